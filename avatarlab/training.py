@@ -1,0 +1,72 @@
+"""The training job behind train.py: build everything from the config, fit, save the resolved config."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from avatarlab.errors import UserInputError, exit_with
+
+log = logging.getLogger(__name__)
+
+
+def build_callbacks(cfg: DictConfig | None) -> list[L.Callback]:
+    return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
+
+
+def build_loggers(cfg: DictConfig | None) -> list[Any]:
+    os.environ.setdefault("WANDB_MODE", "offline")
+    return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
+
+
+def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """`last` means this run dir's checkpoints/last.ckpt if present (a fresh start otherwise)."""
+    if ckpt_path in (None, ""):
+        return None
+    if ckpt_path == "last":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.exists() else None
+    if not Path(ckpt_path).is_file():
+        raise UserInputError(f"checkpoint {ckpt_path} does not exist", "pass ckpt_path=PATH/TO/last.ckpt or ckpt_path=last")
+    return ckpt_path
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the experiment's model on its data; return the final logged metrics."""
+    try:
+        return _train(cfg)
+    except UserInputError as error:
+        exit_with(error)
+
+
+def _train(cfg: DictConfig) -> dict[str, float]:
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    model: L.LightningModule = instantiate(cfg.model)
+    callbacks = build_callbacks(cfg.get("callbacks"))
+    loggers = build_loggers(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    for lg in loggers:
+        if hasattr(lg, "log_hyperparams"):
+            lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    ckpt = resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
+    log.info("training %s in %s%s", cfg.model._target_, output_dir, f" (resuming {ckpt})" if ckpt else "")
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    trainer.save_checkpoint(output_dir / "checkpoints" / "final.ckpt")
+    for lg in loggers:
+        if hasattr(lg, "experiment") and lg.__class__.__name__ == "WandbLogger":
+            lg.experiment.finish()
+    log.info("run directory: %s", output_dir)
+    return metrics
