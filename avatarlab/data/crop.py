@@ -14,12 +14,15 @@ def face_boxes(landmarks: np.ndarray) -> np.ndarray:
     return np.concatenate([centre, (high - low).max(1, keepdims=True)], axis=1)
 
 
-def crop_track(boxes: np.ndarray, scale: float, smooth_frames: float) -> np.ndarray:
-    """[T, 3] crop centre x, y and side: a fixed side (median face size x scale), centre smoothed in time."""
-    side = float(np.median(boxes[:, 2]) * scale)
+def crop_track(boxes: np.ndarray, scale: float, smooth_frames: float, width: int, height: int) -> np.ndarray:
+    """[T, 3] crop centre x, y and side: a fixed side (median face size x scale, at most the frame's
+    shorter side), centre smoothed in time and kept inside the frame."""
+    side = float(min(np.median(boxes[:, 2]) * scale, width, height))
     centre = gaussian_filter1d(boxes[:, :2].astype(np.float64), sigma=max(smooth_frames, 1e-3), axis=0, mode="nearest")
     # the face sits a little above the crop centre: room for the neck and shoulders
     centre[:, 1] += 0.08 * side
+    centre[:, 0] = centre[:, 0].clip(side / 2, width - side / 2)
+    centre[:, 1] = centre[:, 1].clip(side / 2, height - side / 2)
     return np.concatenate([centre, np.full((len(boxes), 1), side)], axis=1).astype(np.float32)
 
 

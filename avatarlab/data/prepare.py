@@ -136,7 +136,7 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
             raise UserInputError(f"{several:.0%} of the frames of {info.path} show several faces", "crop or trim the video so that only the person to model is in view")
         filled, _ = fill_gaps(tracks.landmarks, tracks.detected, max_gap=count)
         boxes = face_boxes(filled) * np.array([info.width / width, info.height / height, info.width / width])
-        save_npy(out / "crop.npy", crop_track(boxes, params.crop_scale, params.crop_smooth_seconds * params.fps))
+        save_npy(out / "crop.npy", crop_track(boxes, params.crop_scale, params.crop_smooth_seconds * params.fps, info.width, info.height))
         return {"num_frames": count, "face_fraction": found, "multi_face_fraction": several}
 
     source = stages.run("find_face", ["crop.npy"], track_source)
