@@ -1,0 +1,57 @@
+"""Hash-grid encodings: tiny-cuda-nn semantics, a PyTorch backend, a tcnn backend and a float64 reference."""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from avatarlab.avatar.encodings.hashgrid import HashGrid
+from avatarlab.avatar.encodings.layout import GridLayout, per_level_scale
+from avatarlab.avatar.encodings.tcnn_backend import TcnnHashGrid, tcnn_available
+from avatarlab.avatar.encodings.triplane import TriPlane
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "tcnn")
+
+
+def resolve_backend(backend: str, device: str = "cpu") -> str:
+    """`auto` -> tcnn when tinycudann imports and the device is CUDA, torch otherwise."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown hash-grid backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "auto":
+        return "tcnn" if device.startswith("cuda") and tcnn_available() else "torch"
+    if backend == "tcnn" and not tcnn_available():
+        raise RuntimeError("backend=tcnn needs CUDA and the tinycudann module; use backend=torch or backend=auto")
+    return backend
+
+
+def hash_grid(
+    dims: int,
+    num_levels: int = 12,
+    features_per_level: int = 2,
+    log2_hashmap_size: int = 15,
+    base_resolution: int = 16,
+    max_resolution: int = 512,
+    backend: str = "auto",
+    device: str = "cpu",
+    seed: int | None = None,
+) -> nn.Module:
+    """A d-dimensional multiresolution hash grid; the per-level scale spans base -> max resolution."""
+    layout = GridLayout(dims, num_levels, features_per_level, log2_hashmap_size, base_resolution, per_level_scale(base_resolution, max_resolution, num_levels))
+    chosen = resolve_backend(backend, device)
+    return TcnnHashGrid(layout, seed) if chosen == "tcnn" else HashGrid(layout, seed)
+
+
+def make_encoding(kind: str = "hash3d", **grid: object) -> nn.Module:
+    """`hash3d`: one 3D hash grid; `triplane`: three 2D hash grids (same level settings)."""
+    if kind == "hash3d":
+        return hash_grid(3, **grid)  # type: ignore[arg-type]
+    if kind == "triplane":
+        seed = grid.pop("seed", None)
+        return TriPlane([hash_grid(2, seed=None if seed is None else int(seed) + i, **grid) for i in range(3)])  # type: ignore[arg-type]
+    raise ValueError(f"unknown encoding {kind!r}; choose hash3d or triplane")
+
+
+__all__ = ["GridLayout", "HashGrid", "TcnnHashGrid", "TriPlane", "hash_grid", "make_encoding", "per_level_scale", "resolve_backend", "tcnn_available"]
