@@ -32,7 +32,7 @@ def track_faces(frames: Iterable[np.ndarray], total: int | None = None, max_face
     )
     landmarks, detected, counts = [], [], []
     try:
-        for frame in tqdm(frames, total=total, desc=desc, unit="frame", leave=False):
+        for frame in tqdm(frames, total=total, desc=desc, unit="frame", leave=False, disable=None):
             height, width = frame.shape[:2]
             result = mesh.process(np.ascontiguousarray(frame))
             faces = result.multi_face_landmarks or []

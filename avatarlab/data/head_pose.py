@@ -80,6 +80,25 @@ def fit_poses(landmarks: np.ndarray, canonical: np.ndarray) -> list[Similarity]:
     return [fit_similarity(canonical[STABLE], frame[STABLE]) for frame in landmarks]
 
 
+def smooth_poses(similarities: list[Similarity], sigma_frames: float) -> list[Similarity]:
+    """Temporal Gaussian smoothing of rotations (as rotation vectors about their mean), scales and translations.
+
+    Landmark depth is noisy frame to frame; real heads move smoothly at 25 fps.
+    """
+    if sigma_frames <= 0 or len(similarities) < 3:
+        return similarities
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.spatial.transform import Rotation
+
+    rotations = Rotation.from_matrix(np.stack([s.rotation for s in similarities]))
+    mean = rotations.mean()
+    vectors = gaussian_filter1d((mean.inv() * rotations).as_rotvec(), sigma_frames, axis=0, mode="nearest")
+    smoothed = (mean * Rotation.from_rotvec(vectors)).as_matrix()
+    scales = gaussian_filter1d(np.array([s.scale for s in similarities]), sigma_frames, mode="nearest")
+    translations = gaussian_filter1d(np.stack([s.translation for s in similarities]), sigma_frames, axis=0, mode="nearest")
+    return [Similarity(float(sc), r, t) for sc, r, t in zip(scales, smoothed, translations)]
+
+
 def intrinsics(size: int, fov_degrees: float = FIELD_OF_VIEW_DEGREES) -> dict[str, float]:
     focal = 0.5 * size / np.tan(np.radians(fov_degrees) / 2)
     return {"fx": float(focal), "fy": float(focal), "cx": size / 2.0, "cy": size / 2.0, "width": size, "height": size}

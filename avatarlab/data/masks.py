@@ -44,7 +44,7 @@ def build_masks(frames: Iterable[np.ndarray], landmarks: np.ndarray, size: int) 
     segmenter = PersonSegmenter()
     mouth_dilate = max(1, size // 64)
     try:
-        for t, frame in enumerate(tqdm(frames, total=len(landmarks), desc="masks", unit="frame", leave=False)):
+        for t, frame in enumerate(tqdm(frames, total=len(landmarks), desc="masks", unit="frame", leave=False, disable=None)):
             face = polygon_mask(landmarks[t, fl.FACE_OVAL_LOOP], size)
             mouth = polygon_mask(landmarks[t, fl.LIPS_OUTER_LOOP], size, dilate=mouth_dilate)
             person = (segmenter(frame) > 0.5).astype(np.uint8) | face

@@ -29,7 +29,7 @@ from avatarlab.data.audio_features import log_mel
 from avatarlab.data.crop import crop_frame, crop_track, face_boxes
 from avatarlab.data.expression import blink, expression_keypoints, mouth_opening
 from avatarlab.data.face_tracking import fill_gaps, track_faces
-from avatarlab.data.head_pose import canonical_shape, fit_poses, intrinsics, pose_matrices, to_canonical
+from avatarlab.data.head_pose import canonical_shape, fit_poses, intrinsics, pose_matrices, smooth_poses, to_canonical
 from avatarlab.data.masks import background_plate, build_masks
 from avatarlab.data.media import AUDIO_RATE, MediaInfo, decode_audio, iter_frames, probe, video_size_after_scale, write_video
 from avatarlab.data.preview import draw_preview
@@ -57,6 +57,7 @@ class PrepareParams:
     crop_smooth_seconds: float = 1.0
     track_max_side: int = 480
     max_gap_seconds: float = 0.4
+    pose_smooth_frames: float = 2.0
     min_seconds: float = 2.0
     min_face_fraction: float = 0.5
     max_multi_face_fraction: float = 0.1
@@ -191,7 +192,7 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
     # 5. Head pose, expression keypoints, mouth opening, blink.
     def write_pose() -> None:
         canonical = canonical_shape(landmarks, weights=detected.astype(float))
-        similarities = fit_poses(landmarks, canonical)
+        similarities = smooth_poses(fit_poses(landmarks, canonical), params.pose_smooth_frames)
         canonical_landmarks = to_canonical(landmarks, similarities)
         save_npy(out / "canonical.npy", canonical)
         save_npy(out / "pose.npy", pose_matrices(similarities, camera))

@@ -276,7 +276,7 @@ def generate(out_dir: str | Path, params: SyntheticParams = SyntheticParams()) -
         sf.write(tmp, audio, params.sample_rate, subtype="PCM_16", format="WAV")
 
     def frames():  # type: ignore[no-untyped-def]
-        for t in tqdm(range(count), desc="synthetic frames", unit="frame", leave=False):
+        for t in tqdm(range(count), desc="synthetic frames", unit="frame", leave=False, disable=None):
             vertices = rig.pose_vertices(rotations[t], shift[t], mouth[t], closure[t])
             landmarks[t] = vertices[: fl.NUM_LANDMARKS]
             yield rig.render(vertices)
