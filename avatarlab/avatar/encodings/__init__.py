@@ -45,13 +45,15 @@ def hash_grid(
 
 
 def make_encoding(kind: str = "hash3d", **grid: object) -> nn.Module:
-    """`hash3d`: one 3D hash grid; `triplane`: three 2D hash grids (same level settings)."""
+    """`hash3d`: one 3D hash grid; `hash2d`: one 2D grid; `triplane`: three 2D hash grids (same level settings)."""
     if kind == "hash3d":
         return hash_grid(3, **grid)  # type: ignore[arg-type]
+    if kind == "hash2d":
+        return hash_grid(2, **grid)  # type: ignore[arg-type]
     if kind == "triplane":
         seed = grid.pop("seed", None)
         return TriPlane([hash_grid(2, seed=None if seed is None else int(seed) + i, **grid) for i in range(3)])  # type: ignore[arg-type]
-    raise ValueError(f"unknown encoding {kind!r}; choose hash3d or triplane")
+    raise ValueError(f"unknown encoding {kind!r}; choose hash3d, hash2d or triplane")
 
 
 __all__ = ["GridLayout", "HashGrid", "TcnnHashGrid", "TriPlane", "hash_grid", "make_encoding", "per_level_scale", "resolve_backend", "tcnn_available"]

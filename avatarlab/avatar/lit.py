@@ -1,0 +1,247 @@
+"""The avatar's LightningModule: field, torso layer and audio2kp, trained in stages or all at once.
+
+Stages (chosen by the experiment config): the field with tracked keypoints (`train_field`); audio2kp
+(`train_audio2kp`); and from `joint_from_step` on, a joint fine-tune in which a fraction of the
+field's frames take audio2kp's predicted keypoints (gradients reach audio2kp through the field).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from avatarlab.avatar.audio2kp import audio2kp_losses
+from avatarlab.avatar.model import AvatarModel
+from avatarlab.avatar.spec import AvatarSpec
+from avatarlab.data.subject import MASK_FACE, MASK_PERSON
+from avatarlab.metrics.image import psnr
+
+log = logging.getLogger(__name__)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A Lightning checkpoint, loaded with weights_only (tensors and plain Python values only)."""
+    return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any]) -> AvatarModel:
+    """Rebuild the AvatarModel stored by AvatarLitModule.on_save_checkpoint and load its weights."""
+    spec = AvatarSpec.from_dict(checkpoint["avatar_spec"])
+    model = AvatarModel(spec, checkpoint["avatar_track_frames"], **checkpoint["avatar_model_args"])
+    prefix = "model."
+    model.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
+    return model.eval()
+
+
+class AvatarLitModule(L.LightningModule):
+    def __init__(
+        self,
+        model: dict[str, Any],
+        train_field: bool = True,
+        train_audio2kp: bool = True,
+        joint_from_step: int | None = None,
+        predicted_fraction: float = 0.5,
+        lr_grid: float = 1e-2,
+        lr_mlp: float = 2e-3,
+        lr_audio: float = 1e-3,
+        lr_final_factor: float = 0.1,
+        mask_weight: float = 0.05,
+        a2kp_weight: float = 1.0,
+        a2kp_loss_weights: dict[str, float] | None = None,
+        occupancy_warmup: int = 100,
+        occupancy_every: int = 50,
+        occupancy_codes: int = 4,
+        video_every: int = 500,
+        video_frames: int = 25,
+        init_from: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model_args = dict(model)
+        self.model: AvatarModel | None = None
+        self.a2kp_loss_weights = dict(a2kp_loss_weights or {"position": 1.0, "velocity": 2.0, "mouth": 20.0, "blink": 0.5})
+        self._last_video_step = -1
+
+    # -- building -----------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.model is not None:
+            return
+        info = self.trainer.datamodule.subject_info()
+        self.build(info)
+
+    def build(self, info: dict[str, Any]) -> None:
+        """Create the AvatarModel for a subject (spec and training arrays from the DataModule)."""
+        self.model = AvatarModel(info["spec"], len(info["poses"]), **self.model_args)
+        self.model.set_subject(info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"])
+        if self.hparams.init_from:
+            source = model_from_checkpoint(load_checkpoint(self.hparams.init_from))
+            missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=False)
+            log.info("initialised from %s (missing %d, unexpected %d)", self.hparams.init_from, len(missing), len(unexpected))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        assert self.model is not None
+        checkpoint["avatar_spec"] = self.model.spec.to_dict()
+        checkpoint["avatar_model_args"] = self.model_args
+        checkpoint["avatar_track_frames"] = int(self.model.pose_track.shape[0])
+
+    # -- optimisation ---------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, Any]:
+        m = self.model
+        assert m is not None
+        hp = self.hparams
+        groups = []
+        if hp.train_field:
+            grids = [m.head.encoding, m.torso.encoding]
+            grid_params = [p for g in grids for p in g.parameters()]
+            grid_ids = {id(p) for p in grid_params}
+            mlps = [p for mod in (m.head, m.torso, m.keypoint_code) for p in mod.parameters() if id(p) not in grid_ids]
+            groups += [{"params": grid_params, "lr": hp.lr_grid, "name": "grid"}, {"params": mlps, "lr": hp.lr_mlp, "name": "mlp"}]
+            if m.audio_code is not None:
+                groups.append({"params": list(m.audio_code.parameters()), "lr": hp.lr_audio, "name": "audio_code"})
+        if hp.train_audio2kp or hp.joint_from_step is not None:
+            groups.append({"params": list(m.audio2kp.parameters()), "lr": hp.lr_audio, "name": "audio2kp"})
+        optimizer = torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15)
+        total = max(1, int(self.trainer.max_steps) if self.trainer and self.trainer.max_steps > 0 else 1000)
+        final = hp.lr_final_factor
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: final ** min(step / total, 1.0))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- training -------------------------------------------------------------------------------
+    def joint(self) -> bool:
+        step = self.hparams.joint_from_step
+        return step is not None and self.global_step >= step
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        m = self.model
+        assert m is not None
+        hp = self.hparams
+        logs: dict[str, torch.Tensor] = {}
+        total = torch.zeros(())
+        if hp.train_field or self.joint():
+            total = total + self._field_loss(batch, logs)
+        if hp.train_audio2kp:
+            A, C = batch["a2kp_keypoints"].shape[:2]
+            pred_kp, pred_blink = m.predict_keypoints(batch["a2kp_mel"].flatten(0, 1))  # [A*C, K, 3], [A*C]
+            losses = audio2kp_losses(
+                pred_kp.reshape(A, C, *pred_kp.shape[1:]),
+                pred_blink.reshape(A, C),
+                m.normalise_keypoints(batch["a2kp_keypoints"]),
+                batch["a2kp_blink"],
+                m.kp_mean,
+                m.kp_scale,
+                m.spec.mouth_indices,
+                self.a2kp_loss_weights,
+            )
+            logs.update({f"train/a2kp_{k}": v.detach() for k, v in losses.items()})
+            total = total + hp.a2kp_weight * losses["total"]
+        logs["train/loss"] = total.detach()
+        self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False)
+        return total
+
+    def _field_loss(self, batch: dict[str, torch.Tensor], logs: dict[str, torch.Tensor]) -> torch.Tensor:
+        m = self.model
+        assert m is not None
+        hp = self.hparams
+        step = self.global_step
+        if m.condition == "keypoints":
+            tracked = m.normalise_keypoints(batch["keypoints"])  # [B, K, 3]
+            if self.joint():
+                predicted, _ = m.predict_keypoints(batch["mel"])
+                use = (torch.rand(tracked.shape[0]) < hp.predicted_fraction)[:, None, None]
+                tracked = torch.where(use, predicted, tracked)
+            code = m.code(normalised_keypoints=tracked)
+        else:
+            code = m.code(mel_window=batch["mel"])
+        if step >= hp.occupancy_warmup and (step - hp.occupancy_warmup) % hp.occupancy_every == 0:
+            m.update_occupancy(code.detach()[: hp.occupancy_codes])
+            logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction)
+        out = m.render_rays(batch["pose"], m.normalise_condition(batch["cond"]), code, batch["uv"], jitter=True)
+        target = batch["rgb"]
+        mse = nn.functional.mse_loss(out["rgb"], target)
+        mask = batch["mask"]
+        background = (mask & MASK_PERSON) == 0
+        face = (mask & MASK_FACE) > 0
+        # nothing of the head or torso where the plate shows; the head, not the torso layer, paints the face
+        mask_loss = (background * (out["head_alpha"] ** 2 + out["torso_alpha"] ** 2)).mean() + (face * (out["torso_alpha"] ** 2)).mean()
+        logs.update({"train/mse": mse.detach(), "train/psnr": psnr(out["rgb"].detach(), target), "train/mask": mask_loss.detach()})
+        return mse + hp.mask_weight * mask_loss
+
+    # -- validation -----------------------------------------------------------------------------
+    def render_held_out(self, batch: dict[str, torch.Tensor], from_audio: bool) -> torch.Tensor:
+        """[S, S, 3] render of one held-out frame, with tracked keypoints or from its audio."""
+        m = self.model
+        assert m is not None
+        pose, cond = batch["pose"][0], m.normalise_condition(batch["cond"])[0]
+        if m.condition == "audio":
+            code = m.code(mel_window=batch["mel"])[0]
+        elif from_audio:
+            code = m.code(normalised_keypoints=m.predict_keypoints(batch["mel"])[0])[0]
+        else:
+            code = m.code(normalised_keypoints=m.normalise_keypoints(batch["keypoints"]))[0]
+        return m.render_frame(pose, cond, code)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        real = batch["image"][0]
+        tracked = self.render_held_out(batch, from_audio=False)
+        audio = self.render_held_out(batch, from_audio=True)
+        self.log("val/psnr", psnr(tracked, real), on_epoch=True, batch_size=1)
+        self.log("val/psnr_audio", psnr(audio, real), on_epoch=True, batch_size=1)
+        if batch_idx == 0:
+            self._log_image(torch.cat([real, tracked, audio], dim=1))
+
+    def _run_dir(self) -> Path:
+        return Path(self.trainer.default_root_dir)
+
+    def _log_image(self, image: torch.Tensor) -> None:
+        array = (image.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+        path = self._run_dir() / "images" / f"val_step{self.global_step:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        import cv2
+
+        cv2.imwrite(str(path), cv2.cvtColor(array, cv2.COLOR_RGB2BGR))
+        for logger in self.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image("val/real_tracked_audio", [array], step=self.global_step)
+
+    def on_validation_epoch_end(self) -> None:
+        hp = self.hparams
+        if self.trainer.sanity_checking or hp.video_every <= 0 or self.global_step - self._last_video_step < hp.video_every and self._last_video_step >= 0:
+            return
+        self._last_video_step = self.global_step
+        self._log_video()
+
+    @torch.no_grad()
+    def _log_video(self) -> None:
+        """A short held-out clip: real | rendered from its audio, as mp4 in the run dir and to wandb."""
+        from avatarlab.avatar.audio2kp import mel_windows
+        from avatarlab.data.media import write_video
+
+        m = self.model
+        data = self.trainer.datamodule.data
+        frames = data.val_frames[: self.hparams.video_frames]
+        windows = torch.from_numpy(mel_windows(data.mel, frames, m.audio2kp.past, m.audio2kp.future, m.spec.mel_per_frame))
+        conds = m.normalise_condition(torch.from_numpy(data.frame_conds[frames]))
+        if m.condition == "audio":
+            codes = m.code(mel_window=windows)
+        else:
+            codes = m.code(normalised_keypoints=m.predict_keypoints(windows)[0])
+        rendered = [m.render_frame(torch.from_numpy(data.pose[t]), conds[i], codes[i]) for i, t in enumerate(frames)]
+        video = [np.concatenate([data.frames[t], (r.numpy() * 255).round().astype(np.uint8)], axis=1) for t, r in zip(frames, rendered)]
+        path = self._run_dir() / "videos" / f"val_step{self.global_step:06d}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write_video(path, video, m.spec.fps)
+        except Exception as error:  # a missing ffmpeg must not stop training
+            log.warning("could not write %s: %s", path, error)
+            return
+        for logger in self.loggers:
+            if logger.__class__.__name__ == "WandbLogger":
+                import wandb
+
+                logger.experiment.log({"val/video": wandb.Video(str(path), format="mp4")}, step=self.global_step)

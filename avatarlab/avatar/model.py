@@ -1,0 +1,208 @@
+"""AvatarModel: keypoint (or audio) code -> head field + torso layer -> composited frame.
+
+Everything the runtime needs is in this module's parameters and buffers (background plate, keypoint
+statistics, head box, a pose track to play back), so a state dict plus an AvatarSpec rebuilds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from avatarlab.avatar.audio2kp import Audio2Keypoints, AudioEncoder
+from avatarlab.avatar.encodings import make_encoding
+from avatarlab.avatar.fields import HeadField, KeypointCode, TorsoField
+from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
+from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box, pixel_grid
+from avatarlab.avatar.rendering import composite, volume_render
+from avatarlab.avatar.spec import AvatarSpec
+
+CONDITIONS = ("keypoints", "audio")
+FRAME_COND_DIM = 11
+
+
+class AvatarModel(nn.Module):
+    def __init__(
+        self,
+        spec: AvatarSpec,
+        track_frames: int,
+        condition: str = "keypoints",
+        encoding: dict[str, Any] | None = None,
+        torso_encoding: dict[str, Any] | None = None,
+        code_dim: int = 16,
+        hidden: int = 64,
+        geo_dim: int = 15,
+        torso_hidden: int = 32,
+        occupancy_resolution: int = 48,
+        occupancy_threshold: float = 0.01,
+        candidates: int = 64,
+        train_samples: int = 16,
+        render_samples: int = 10,
+        audio_past: int = 8,
+        audio_future: int = 2,
+        audio_channels: int = 96,
+        backend: str = "auto",
+        chunk_rays: int = 16384,
+    ) -> None:
+        super().__init__()
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, not {condition!r}")
+        self.spec = spec
+        self.condition = condition
+        self.candidates, self.train_samples, self.render_samples = candidates, train_samples, render_samples
+        self.chunk_rays = chunk_rays
+        encoding = dict(encoding or {})
+        kind = encoding.pop("kind", "hash3d")
+        self.head = HeadField(make_encoding(kind, backend=backend, **encoding), code_dim=code_dim, hidden=hidden, geo_dim=geo_dim)
+        torso_grid = dict(torso_encoding or {"num_levels": 8, "features_per_level": 2, "log2_hashmap_size": 14, "base_resolution": 8, "max_resolution": spec.size})
+        self.torso = TorsoField(make_encoding("hash2d", backend=backend, **torso_grid), cond_dim=FRAME_COND_DIM, hidden=torso_hidden)
+        self.occupancy = OccupancyGrid(occupancy_resolution, threshold=occupancy_threshold)
+        K = spec.num_keypoints
+        self.keypoint_code = KeypointCode(K, code_dim)
+        self.audio2kp = Audio2Keypoints(spec.n_mels, K, audio_past, audio_future, spec.mel_per_frame, audio_channels)
+        window = (audio_past + audio_future + 1) * spec.mel_per_frame
+        self.audio_code = AudioEncoder(spec.n_mels, window, code_dim, audio_channels) if condition == "audio" else None
+        S = spec.size
+        self.register_buffer("background", torch.zeros(S, S, 3))  # float in [0, 1]
+        self.register_buffer("box_min", torch.tensor(spec.box_min, dtype=torch.float32))
+        self.register_buffer("box_max", torch.tensor(spec.box_max, dtype=torch.float32))
+        self.register_buffer("kp_mean", torch.zeros(K, 3))
+        self.register_buffer("kp_scale", torch.ones(()))
+        self.register_buffer("cond_mean", torch.zeros(FRAME_COND_DIM))
+        self.register_buffer("cond_std", torch.ones(FRAME_COND_DIM))
+        self.register_buffer("pose_track", torch.eye(4).repeat(track_frames, 1, 1))  # [T, 4, 4] poses to play back
+        self.register_buffer("crop_track", torch.zeros(track_frames, 3))
+
+    # -- subject statistics ---------------------------------------------------------------------
+    @torch.no_grad()
+    def set_subject(self, background: np.ndarray, keypoints: np.ndarray, frame_conds: np.ndarray, mel: np.ndarray, poses: np.ndarray, crops: np.ndarray) -> None:
+        """Fill the buffers from training data: plate uint8 [S, S, 3], keypoints [T, K, 3], frame conditions [T, 11], mel [rows, n_mels]."""
+        self.background.copy_(torch.from_numpy(background.astype(np.float32) / 255.0))
+        mean = keypoints.mean(0)
+        self.kp_mean.copy_(torch.from_numpy(mean))
+        self.kp_scale.fill_(float(max(np.std(keypoints - mean), 1e-6)))
+        self.cond_mean.copy_(torch.from_numpy(frame_conds.mean(0)))
+        self.cond_std.copy_(torch.from_numpy(np.maximum(frame_conds.std(0), 1e-4)))
+        for encoder in [self.audio2kp.encoder] + ([self.audio_code] if self.audio_code is not None else []):
+            encoder.mel_mean.copy_(torch.from_numpy(mel.mean(0)))
+            encoder.mel_std.copy_(torch.from_numpy(np.maximum(mel.std(0), 1e-3)))
+        self.pose_track.copy_(torch.from_numpy(poses))
+        self.crop_track.copy_(torch.from_numpy(crops))
+
+    # -- conditions -----------------------------------------------------------------------------
+    def normalise_keypoints(self, keypoints: torch.Tensor) -> torch.Tensor:
+        return (keypoints - self.kp_mean) / self.kp_scale
+
+    def denormalise_keypoints(self, normalised: torch.Tensor) -> torch.Tensor:
+        return normalised * self.kp_scale + self.kp_mean
+
+    def code(self, normalised_keypoints: torch.Tensor | None = None, mel_window: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, code_dim] from normalised keypoints [B, K, 3] (or, for condition=audio, mel windows [B, W, n_mels])."""
+        if self.condition == "audio":
+            if mel_window is None:
+                raise ValueError("an audio-conditioned avatar needs mel windows")
+            return self.audio_code(mel_window)
+        if normalised_keypoints is None:
+            raise ValueError("a keypoint-conditioned avatar needs keypoints")
+        return self.keypoint_code(normalised_keypoints)
+
+    def normalise_condition(self, raw: torch.Tensor) -> torch.Tensor:
+        """[B, 11] raw frame conditions (avatarlab.avatar.spec.frame_conditions) -> normalised."""
+        return (raw - self.cond_mean) / self.cond_std
+
+    def frame_condition(self, pose: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
+        """[B, 11] normalised torso condition from poses [B, 4, 4] and crops [B, 3]."""
+        raw = torch.cat([pose[:, :3, :2].reshape(-1, 6), pose[:, :3, 3], crop[:, :2]], dim=-1)
+        return self.normalise_condition(raw)
+
+    def predict_keypoints(self, mel_window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised keypoints [B, K, 3] and blink [B] from mel windows [B, W, n_mels]."""
+        return self.audio2kp(mel_window)
+
+    # -- rendering ------------------------------------------------------------------------------
+    def to_unit(self, points: torch.Tensor) -> torch.Tensor:
+        return ((points - self.box_min) / (self.box_max - self.box_min)).clamp(0.0, 1.0)
+
+    def render_rays(self, pose: torch.Tensor, frame_cond: torch.Tensor, code: torch.Tensor, uv: torch.Tensor, jitter: bool = False, samples: int | None = None) -> dict[str, torch.Tensor]:
+        """Render rays uv [B, R, 2] of B frames: pose [B, 4, 4], frame_cond [B, 11], code [B, C].
+
+        Returns rgb [B, R, 3] (final composite), head_rgb/head_alpha, torso_rgb/torso_alpha, background.
+        """
+        B, R, _ = uv.shape
+        cam = self.spec.camera
+        origins, directions = camera_rays(pose, cam, uv)  # [B, R, 3]
+        near, far, hit = intersect_box(origins, directions, self.box_min, self.box_max)  # [B, R]
+        S = samples or (self.train_samples if self.training else self.render_samples)
+        flat = lambda t: t.reshape(B * R, *t.shape[2:])  # noqa: E731
+        points, step, valid, depth = sample_along_rays(
+            flat(near), flat(far), flat(hit), self.to_unit, flat(origins), flat(directions), self.occupancy, self.candidates, S, jitter
+        )  # [B*R, S, ...]
+        sigma = torch.zeros(B * R, S)
+        rgb = torch.zeros(B * R, S, 3)
+        if bool(valid.any()):
+            codes = code[:, None, None, :].expand(B, R, S, code.shape[-1]).reshape(B * R, S, -1)  # [B*R, S, C]
+            s, c = self.head(points[valid], codes[valid])
+            sigma = sigma.index_put((valid,), s)
+            rgb = rgb.index_put((valid,), c)
+        head_rgb, head_alpha, head_depth = volume_render(sigma, rgb, step, depth)  # [B*R, 3], [B*R]
+        size = self.spec.size
+        uv_unit = (uv / size).reshape(B * R, 2)
+        conds = frame_cond[:, None, :].expand(B, R, frame_cond.shape[-1]).reshape(B * R, -1)
+        torso_rgb, torso_alpha = self.torso(uv_unit, conds)
+        pix = uv.long().clamp(0, size - 1).reshape(B * R, 2)
+        background = self.background[pix[:, 1], pix[:, 0]]  # [B*R, 3]
+        final = composite(head_rgb, head_alpha, torso_rgb, torso_alpha, background)
+        out = {"rgb": final, "head_rgb": head_rgb, "head_alpha": head_alpha, "head_depth": head_depth, "torso_rgb": torso_rgb, "torso_alpha": torso_alpha, "background": background}
+        return {k: v.reshape(B, R, *v.shape[1:]) for k, v in out.items()}
+
+    @torch.no_grad()
+    def render_frame(self, pose: torch.Tensor, frame_cond: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """One full frame [S, S, 3] in [0, 1] for pose [4, 4], frame_cond [11], code [C].
+
+        Only the pixels whose rays can meet the head box are traced; the rest is torso over plate.
+        """
+        size = self.spec.size
+        x0, y0, x1, y1 = box_pixel_rect(pose, self.spec.camera, self.box_min, self.box_max, size)
+        all_uv = pixel_grid(0, 0, size, size)  # [S*S, 2]
+        torso_rgb, torso_alpha = self.torso(all_uv / size, frame_cond[None].expand(len(all_uv), -1))
+        image = (torso_alpha[:, None] * torso_rgb + (1.0 - torso_alpha[:, None]) * self.background.reshape(-1, 3)).reshape(size, size, 3)
+        if x1 > x0 and y1 > y0:
+            uv = pixel_grid(x0, y0, x1, y1)  # [R, 2]
+            head_rgb, head_alpha = [], []
+            for i in range(0, len(uv), self.chunk_rays):
+                part = self._head_only(pose, code, uv[i : i + self.chunk_rays])
+                head_rgb.append(part[0])
+                head_alpha.append(part[1])
+            rgb = torch.cat(head_rgb).reshape(y1 - y0, x1 - x0, 3)
+            alpha = torch.cat(head_alpha).reshape(y1 - y0, x1 - x0, 1)
+            image[y0:y1, x0:x1] = rgb + (1.0 - alpha) * image[y0:y1, x0:x1]
+        return image.clamp(0.0, 1.0)
+
+    def _head_only(self, pose: torch.Tensor, code: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        origins, directions = camera_rays(pose[None], self.spec.camera, uv[None])
+        origins, directions = origins[0], directions[0]  # [R, 3]
+        near, far, hit = intersect_box(origins, directions, self.box_min, self.box_max)
+        points, step, valid, depth = sample_along_rays(near, far, hit, self.to_unit, origins, directions, self.occupancy, self.candidates, self.render_samples, False)
+        sigma = torch.zeros(valid.shape)
+        rgb = torch.zeros(*valid.shape, 3)
+        if bool(valid.any()):
+            pts = points[valid]
+            s, c = self.head(pts, code[None].expand(len(pts), -1))
+            sigma = sigma.index_put((valid,), s)
+            rgb = rgb.index_put((valid,), c)
+        head_rgb, head_alpha, _ = volume_render(sigma, rgb, step, depth)
+        return head_rgb, head_alpha
+
+    @torch.no_grad()
+    def update_occupancy(self, codes: torch.Tensor) -> None:
+        """Refresh the occupancy grid with the max density over codes [n, C]."""
+        box_depth = float((self.box_max - self.box_min).norm())
+        step = box_depth / self.candidates
+
+        def density(x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([self.head.density(x, c[None].expand(len(x), -1)) for c in codes]).amax(0)
+
+        self.occupancy.update(density, step)

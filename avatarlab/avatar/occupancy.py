@@ -1,0 +1,107 @@
+"""Where the head is: an occupancy grid over the head box, and the ray sampler that uses it.
+
+Candidates are spaced uniformly between the box entry and exit; the sampler keeps the first
+`max_samples` candidates that fall in occupied cells (the visible surface comes first along a ray), so
+the field is evaluated a few times per ray instead of 128. Until the grid has been estimated from
+the field (warm-up), samples are stratified over the whole box.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class OccupancyGrid(nn.Module):
+    """A G^3 grid of density estimates (EMA of the field's max over conditions) and its occupied bits."""
+
+    def __init__(self, resolution: int = 48, decay: float = 0.9, threshold: float = 0.01, dilation: int = 1) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.decay = decay
+        self.threshold = threshold  # on opacity per candidate step: 1 - exp(-sigma * step) > threshold
+        self.dilation = dilation
+        self.register_buffer("density", torch.zeros(resolution**3))
+        self.register_buffer("occupied", torch.ones(resolution**3, dtype=torch.bool))
+        self.register_buffer("initialised", torch.tensor(False))
+
+    def cells(self, x_unit: torch.Tensor) -> torch.Tensor:
+        """Flat cell index [...] of unit-box points [..., 3] (x fastest)."""
+        g = self.resolution
+        ijk = (x_unit * g).long().clamp(0, g - 1)
+        return ijk[..., 0] + g * (ijk[..., 1] + g * ijk[..., 2])
+
+    def lookup(self, x_unit: torch.Tensor) -> torch.Tensor:
+        return self.occupied[self.cells(x_unit)]
+
+    def cell_centres(self, jitter: bool = True) -> torch.Tensor:
+        """Unit-box positions [G^3, 3] of every cell (x fastest), jittered inside the cell when asked."""
+        g = self.resolution
+        idx = torch.arange(g, dtype=torch.float32)
+        zz, yy, xx = torch.meshgrid(idx, idx, idx, indexing="ij")
+        grid = torch.stack([xx, yy, zz], -1).reshape(-1, 3)
+        offset = torch.rand_like(grid) if jitter else torch.full_like(grid, 0.5)
+        return (grid + offset) / g
+
+    @torch.no_grad()
+    def update(self, density_fn: Callable[[torch.Tensor], torch.Tensor], step_size: float, chunk: int = 65536) -> None:
+        """Re-estimate from `density_fn` (unit points [N, 3] -> sigma [N]) and refresh the occupied bits."""
+        points = self.cell_centres(jitter=bool(self.initialised))
+        fresh = torch.cat([density_fn(points[i : i + chunk]) for i in range(0, len(points), chunk)])
+        self.density.copy_(torch.maximum(self.density * self.decay, fresh) if bool(self.initialised) else fresh)
+        opacity = 1.0 - torch.exp(-self.density * step_size)
+        occupied = (opacity > self.threshold).float().view(1, 1, *(self.resolution,) * 3)
+        if self.dilation > 0:
+            k = 2 * self.dilation + 1
+            occupied = nn.functional.max_pool3d(occupied, k, stride=1, padding=self.dilation)
+        self.occupied.copy_(occupied.view(-1) > 0)
+        self.initialised.fill_(True)
+
+    @property
+    def occupied_fraction(self) -> float:
+        return float(self.occupied.float().mean())
+
+
+def sample_along_rays(
+    near: torch.Tensor,
+    far: torch.Tensor,
+    hit: torch.Tensor,
+    to_unit: Callable[[torch.Tensor], torch.Tensor],
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    grid: OccupancyGrid | None,
+    candidates: int,
+    max_samples: int,
+    jitter: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Samples for R rays (all inputs flat: near/far/hit [R], origins/directions [R, 3]).
+
+    Returns unit-box points [R, S, 3], step lengths [R, S], validity [R, S] (bool), depths [R, S],
+    with S = max_samples; invalid slots are to be given zero density.
+    """
+    R = near.shape[0]
+    length = (far - near).clamp_min(0.0)
+    if grid is None or not bool(grid.initialised):
+        # warm-up: stratified samples over the whole box segment
+        offsets = torch.rand(R, max_samples) if jitter else torch.full((R, max_samples), 0.5)
+        t = near[:, None] + length[:, None] * (torch.arange(max_samples)[None] + offsets) / max_samples  # [R, S]
+        step = (length / max_samples)[:, None].expand(R, max_samples)
+        valid = hit[:, None].expand(R, max_samples)
+    else:
+        offsets = torch.rand(R, candidates) if jitter else torch.full((R, candidates), 0.5)
+        t_all = near[:, None] + length[:, None] * (torch.arange(candidates)[None] + offsets) / candidates  # [R, M]
+        points_all = to_unit(origins[:, None, :] + directions[:, None, :] * t_all[..., None])  # [R, M, 3]
+        occupied = grid.lookup(points_all) & hit[:, None]  # [R, M]
+        rank = occupied.cumsum(1)  # 1-based rank of each occupied candidate
+        keep = occupied & (rank <= max_samples)
+        ray_idx, cand_idx = keep.nonzero(as_tuple=True)
+        slot = rank[ray_idx, cand_idx] - 1
+        t = torch.zeros(R, max_samples)
+        t[ray_idx, slot] = t_all[ray_idx, cand_idx]
+        valid = torch.zeros(R, max_samples, dtype=torch.bool)
+        valid[ray_idx, slot] = True
+        step = torch.where(valid, (length / candidates)[:, None], torch.zeros(()))
+    points = to_unit(origins[:, None, :] + directions[:, None, :] * t[..., None])  # [R, S, 3]
+    return points, step, valid, t
