@@ -81,10 +81,12 @@ class HeadField(nn.Module):
 
 
 class TorsoField(nn.Module):
-    """Colour and opacity of everything below and behind the head, in image space.
+    """Colour and opacity of everything below and behind the head (torso, and corrections to the plate).
 
-    A pixel's unit position is displaced by a small pose-dependent offset (the torso follows the head
-    and the crop), then looked up in a 2D hash grid; a tiny MLP gives colour and opacity.
+    It lives in the source video's pixel plane (where the torso and the background stay put while the
+    crop follows the face): a position is displaced by a small pose-dependent offset (neck and
+    shoulders follow the head a little), looked up in a 2D hash grid, and a tiny MLP gives colour and
+    opacity.
     """
 
     def __init__(self, encoding: nn.Module, cond_dim: int = 11, hidden: int = 32, max_offset: float = 0.1) -> None:

@@ -39,6 +39,15 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> AvatarModel:
     return model.eval()
 
 
+def _plain(value: Any) -> Any:
+    """OmegaConf containers -> dicts and lists (checkpoints must load with weights_only)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return dict(value) if isinstance(value, dict) else value
+
+
 class AvatarLitModule(L.LightningModule):
     def __init__(
         self,
@@ -63,7 +72,7 @@ class AvatarLitModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model_args = dict(model)
+        self.model_args = _plain(model)
         self.model: AvatarModel | None = None
         self.a2kp_loss_weights = dict(a2kp_loss_weights or {"position": 1.0, "velocity": 2.0, "mouth": 20.0, "blink": 0.5})
         self._last_video_step = -1
@@ -167,8 +176,9 @@ class AvatarLitModule(L.LightningModule):
         mask = batch["mask"]
         background = (mask & MASK_PERSON) == 0
         face = (mask & MASK_FACE) > 0
-        # nothing of the head or torso where the plate shows; the head, not the torso layer, paints the face
-        mask_loss = (background * (out["head_alpha"] ** 2 + out["torso_alpha"] ** 2)).mean() + (face * (out["torso_alpha"] ** 2)).mean()
+        # no head where the plate shows; the head (solid), not the back layer, paints the face
+        head_alpha, back_alpha = out["head_alpha"], out["torso_alpha"]
+        mask_loss = (background * head_alpha**2).mean() + (face * ((1.0 - head_alpha) ** 2 + back_alpha**2)).mean()
         logs.update({"train/mse": mse.detach(), "train/psnr": psnr(out["rgb"].detach(), target), "train/mask": mask_loss.detach()})
         return mse + hp.mask_weight * mask_loss
 

@@ -1,4 +1,4 @@
-"""AvatarModel: keypoint (or audio) code -> head field + torso layer -> composited frame.
+"""AvatarModel: keypoint (or audio) code -> head field over a back layer (torso, plate corrections) -> frame.
 
 Everything the runtime needs is in this module's parameters and buffers (background plate, keypoint
 statistics, head box, a pose track to play back), so a state dict plus an AvatarSpec rebuilds it.
@@ -75,6 +75,9 @@ class AvatarModel(nn.Module):
         self.register_buffer("cond_std", torch.ones(FRAME_COND_DIM))
         self.register_buffer("pose_track", torch.eye(4).repeat(track_frames, 1, 1))  # [T, 4, 4] poses to play back
         self.register_buffer("crop_track", torch.zeros(track_frames, 3))
+        self.register_buffer("source_min", torch.zeros(2))  # the source-video area the crops cover (pixels)
+        self.register_buffer("source_span", torch.ones(2))
+        self.register_buffer("crop_side", torch.ones(()))
 
     # -- subject statistics ---------------------------------------------------------------------
     @torch.no_grad()
@@ -91,6 +94,18 @@ class AvatarModel(nn.Module):
             encoder.mel_std.copy_(torch.from_numpy(np.maximum(mel.std(0), 1e-3)))
         self.pose_track.copy_(torch.from_numpy(poses))
         self.crop_track.copy_(torch.from_numpy(crops))
+        side = float(np.median(crops[:, 2]))
+        low, high = crops[:, :2].min(0) - side / 2, crops[:, :2].max(0) + side / 2
+        self.crop_side.fill_(side)
+        self.source_min.copy_(torch.from_numpy(low.astype(np.float32)))
+        self.source_span.copy_(torch.from_numpy(np.maximum(high - low, 1.0).astype(np.float32)))
+
+    def source_unit(self, uv: torch.Tensor, frame_cond: torch.Tensor) -> torch.Tensor:
+        """Pixel positions uv [B, R, 2] of crops -> unit positions [B, R, 2] in the source video (where the
+        torso and background stay put while the crop follows the face); frame_cond [B, 11] normalised."""
+        centre = frame_cond[:, -2:] * self.cond_std[-2:] + self.cond_mean[-2:]  # [B, 2] crop centre, source pixels
+        source = centre[:, None, :] + (uv / self.spec.size - 0.5) * self.crop_side
+        return ((source - self.source_min) / self.source_span).clamp(0.0, 1.0)
 
     # -- conditions -----------------------------------------------------------------------------
     def normalise_keypoints(self, keypoints: torch.Tensor) -> torch.Tensor:
@@ -149,7 +164,7 @@ class AvatarModel(nn.Module):
             rgb = rgb.index_put((valid,), c)
         head_rgb, head_alpha, head_depth = volume_render(sigma, rgb, step, depth)  # [B*R, 3], [B*R]
         size = self.spec.size
-        uv_unit = (uv / size).reshape(B * R, 2)
+        uv_unit = self.source_unit(uv, frame_cond).reshape(B * R, 2)
         conds = frame_cond[:, None, :].expand(B, R, frame_cond.shape[-1]).reshape(B * R, -1)
         torso_rgb, torso_alpha = self.torso(uv_unit, conds)
         pix = uv.long().clamp(0, size - 1).reshape(B * R, 2)
@@ -167,7 +182,7 @@ class AvatarModel(nn.Module):
         size = self.spec.size
         x0, y0, x1, y1 = box_pixel_rect(pose, self.spec.camera, self.box_min, self.box_max, size)
         all_uv = pixel_grid(0, 0, size, size)  # [S*S, 2]
-        torso_rgb, torso_alpha = self.torso(all_uv / size, frame_cond[None].expand(len(all_uv), -1))
+        torso_rgb, torso_alpha = self.torso(self.source_unit(all_uv[None], frame_cond[None])[0], frame_cond[None].expand(len(all_uv), -1))
         image = (torso_alpha[:, None] * torso_rgb + (1.0 - torso_alpha[:, None]) * self.background.reshape(-1, 3)).reshape(size, size, 3)
         if x1 > x0 and y1 > y0:
             uv = pixel_grid(x0, y0, x1, y1)  # [R, 2]

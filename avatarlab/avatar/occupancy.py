@@ -1,8 +1,9 @@
 """Where the head is: an occupancy grid over the head box, and the ray sampler that uses it.
 
-Candidates are spaced uniformly between the box entry and exit; the sampler keeps the first
-`max_samples` candidates that fall in occupied cells (the visible surface comes first along a ray), so
-the field is evaluated a few times per ray instead of 128. Until the grid has been estimated from
+Candidates are spaced uniformly between the box entry and exit; the sampler keeps those that fall in
+occupied cells, all of them when there are at most `max_samples`, else every k-th (k the smallest
+stride that fits), so the field is evaluated a few times per ray instead of 128 and, once the grid
+is sharp, densely around the surface. Until the grid has been estimated from
 the field (warm-up), samples are stratified over the whole box.
 """
 
@@ -94,14 +95,16 @@ def sample_along_rays(
         t_all = near[:, None] + length[:, None] * (torch.arange(candidates)[None] + offsets) / candidates  # [R, M]
         points_all = to_unit(origins[:, None, :] + directions[:, None, :] * t_all[..., None])  # [R, M, 3]
         occupied = grid.lookup(points_all) & hit[:, None]  # [R, M]
-        rank = occupied.cumsum(1)  # 1-based rank of each occupied candidate
-        keep = occupied & (rank <= max_samples)
+        rank = occupied.cumsum(1) - 1  # 0-based rank of each occupied candidate
+        count = rank[:, -1] + 1  # occupied candidates per ray
+        stride = ((count + max_samples - 1) // max_samples).clamp_min(1)  # > 1 only where more than S are occupied
+        keep = occupied & (rank % stride[:, None] == 0)
         ray_idx, cand_idx = keep.nonzero(as_tuple=True)
-        slot = rank[ray_idx, cand_idx] - 1
+        slot = rank[ray_idx, cand_idx] // stride[ray_idx]
         t = torch.zeros(R, max_samples)
         t[ray_idx, slot] = t_all[ray_idx, cand_idx]
         valid = torch.zeros(R, max_samples, dtype=torch.bool)
         valid[ray_idx, slot] = True
-        step = torch.where(valid, (length / candidates)[:, None], torch.zeros(()))
+        step = torch.where(valid, (length / candidates * stride)[:, None], torch.zeros(()))
     points = to_unit(origins[:, None, :] + directions[:, None, :] * t[..., None])  # [R, S, 3]
     return points, step, valid, t

@@ -14,7 +14,7 @@ import numpy as np
 from avatarlab.data.subject import MEL_PER_FRAME, Subject
 
 # head box margins, as fractions of the canonical landmarks' extent: (x each side, y above, y below, z in front, z behind)
-DEFAULT_BOX_MARGINS = (0.22, 0.45, 0.12, 0.25, 0.6)
+DEFAULT_BOX_MARGINS = (0.22, 0.45, 0.12, 0.25, 0.25)
 
 
 @dataclass
@@ -46,8 +46,6 @@ def head_box(canonical: np.ndarray, margins: tuple[float, ...] = DEFAULT_BOX_MAR
     mx, my_top, my_bottom, mz_front, mz_back = margins
     box_min = low - extent * np.array([mx, my_top, mz_front])
     box_max = high + extent * np.array([mx, my_bottom, mz_back])
-    # the face's depth extent is small: give the box at least half the face width in depth behind it
-    box_max[2] = max(box_max[2], low[2] + 0.9 * extent[0])
     return box_min.astype(np.float32), box_max.astype(np.float32)
 
 

@@ -1,0 +1,59 @@
+"""Compose avatar training configs for tests: any experiment, shrunk to a tiny subject and a few steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from avatarlab.cli import CONFIG_DIR
+
+AVATAR_EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("avatar_*.yaml"))
+
+TINY_OVERRIDES = [
+    "debug=fast",
+    "logger=csv",
+    "trainer.max_steps=2",
+    "trainer.val_check_interval=2",
+    "trainer.limit_val_batches=1",
+    "~callbacks.progress_bar",
+    "+trainer.enable_progress_bar=false",
+    "data.rays=128",
+    "data.frames=2",
+    "data.chunks=4",
+    "data.chunk_length=4",
+    "data.val_frames=1",
+    "model.model.backend=torch",
+    "model.model.encoding.num_levels=4",
+    "model.model.encoding.log2_hashmap_size=10",
+    "model.model.encoding.max_resolution=64",
+    "model.model.torso_encoding.num_levels=4",
+    "model.model.torso_encoding.log2_hashmap_size=10",
+    "model.model.occupancy_resolution=16",
+    "model.model.candidates=32",
+    "model.model.train_samples=8",
+    "model.model.render_samples=6",
+    "model.occupancy_warmup=1",
+    "model.occupancy_every=1",
+    "model.video_every=2",
+    "model.video_frames=2",
+]
+
+
+def tiny_train_config(experiment: str, subject_dir: str | Path, output_dir: str | Path, extra: list[str] | None = None) -> DictConfig:
+    """The train config of `experiment` on `subject_dir`, a few CPU steps, writing to `output_dir`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    overrides = [f"experiment={experiment}", f"data.subject_dir={subject_dir}", *TINY_OVERRIDES, *(extra or [])]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir)
+        del cfg["hydra"]
+        if cfg.trainer.get("accelerator") == "gpu":  # GPU defaults run on the CPU here
+            cfg.trainer.update(accelerator="cpu", devices=1, strategy="auto", precision="32-true")
+    GlobalHydra.instance().clear()
+    return cfg

@@ -1,0 +1,182 @@
+"""`python -m avatarlab.evaluate run=RUN_DIR`: the avatar on its subject's held-out frames.
+
+Renders every held-out frame twice, with the tracked keypoints (the field's reconstruction) and from
+the frame's audio through audio2kp (the whole hybrid), and reports:
+
+- PSNR and SSIM of both against the real frames (LPIPS only when its weights are already on disk);
+- LMD: mean distance (pixels) between mouth landmarks found by mediapipe on rendered and real frames;
+- lip sync: correlation of the audio loudness with the mouth opening tracked on the frames (max over
+  +-2 frames of lag), for the real video (the ceiling), the audio-driven render, and their ratio;
+- render speed (frames per second, `threads` CPU threads).
+
+Writes RUN_DIR/eval/metrics.json and RUN_DIR/eval/side_by_side.mp4 (real | rendered from audio | keypoints).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from avatarlab.atomic import save_json
+from avatarlab.cli import config_dir, run_cli
+from avatarlab.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+
+def lpips_if_available(pred: np.ndarray, real: np.ndarray) -> float | None:
+    """Mean LPIPS (AlexNet) when the `lpips` package and its weights are on disk; None otherwise (never downloads)."""
+    try:
+        import lpips  # type: ignore
+        import torchvision  # noqa: F401  # type: ignore
+    except Exception:
+        return None
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    if not any(hub.glob("alexnet-owt-*.pth")):
+        return None
+    metric = lpips.LPIPS(net="alex", verbose=False)
+    to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
+    with torch.no_grad():
+        return float(metric(to_tensor(pred), to_tensor(real)).mean())
+
+
+def draw_keypoints(size: int, points: list[tuple[np.ndarray, tuple[int, int, int]]]) -> np.ndarray:
+    """A black frame with projected keypoints (pixels [K, 2]) dotted in the given colours."""
+    import cv2
+
+    image = np.zeros((size, size, 3), np.uint8)
+    for pts, colour in points:
+        for x, y in np.round(pts).astype(int):
+            cv2.circle(image, (int(x), int(y)), max(1, size // 128), colour, -1)
+    return image
+
+
+def evaluate(run_dir: str | Path, subject_dir: str | None = None, max_frames: int | None = None, threads: int = 2, video: bool = True) -> dict[str, Any]:
+    from avatarlab.avatar.datamodule import SubjectArrays
+    from avatarlab.avatar.runtime import Avatar
+    from avatarlab.data.preview import project
+    from avatarlab.data.subject import Subject
+    from avatarlab.export.avatar import find_checkpoint
+    from avatarlab.metrics.image import psnr, ssim
+    from avatarlab.metrics.landmarks import landmark_distance, mouth_opening, track_frames
+    from avatarlab.metrics.lipsync import audio_envelope, lip_sync_score
+
+    run = Path(run_dir)
+    if not (run / "config.yaml").is_file():
+        raise UserInputError(f"{run} is not a training run (no config.yaml)", "pass run=PATH printed at the end of `python train.py ...`")
+    torch.set_num_threads(threads)
+    config = OmegaConf.load(run / "config.yaml")
+    subject_path = subject_dir or OmegaConf.select(config, "data.subject_dir")
+    if not subject_path:
+        raise UserInputError(f"{run}/config.yaml names no subject", "pass subject_dir=PATH")
+    avatar = Avatar.from_checkpoint(find_checkpoint(run))
+    data = SubjectArrays(Subject.open(subject_path))
+    if data.spec.size != avatar.spec.size or data.spec.num_keypoints != avatar.spec.num_keypoints:
+        raise UserInputError(f"subject {subject_path} ({data.spec.size} px) does not match the avatar ({avatar.spec.size} px)", "evaluate on the subject the run trained on")
+    model = avatar.model
+    frames = data.val_frames if max_frames is None else data.val_frames[: int(max_frames)]
+    poses = torch.from_numpy(data.pose[frames])
+    conds = model.normalise_condition(torch.from_numpy(data.frame_conds[frames]))
+    audio_codes, predicted = avatar.codes_from_mel(data.mel, frames)
+    real = data.frames[frames]
+
+    renders: dict[str, np.ndarray] = {}
+    timing: dict[str, float] = {}
+    drives = {"audio": audio_codes}
+    if model.condition == "keypoints":
+        drives["tracked"] = avatar.codes_from_keypoints(data.keypoints[frames])
+    for name, codes in drives.items():
+        start = time.perf_counter()
+        renders[name] = np.stack([avatar.render(poses[i], conds[i], codes[i]) for i in range(len(frames))])
+        timing[name] = len(frames) / (time.perf_counter() - start)
+    primary = "tracked" if "tracked" in renders else "audio"
+
+    metrics: dict[str, Any] = {"run": str(run), "subject": str(subject_path), "frames": int(len(frames)), "size": int(data.spec.size), "condition": model.condition}
+    for name, video_frames in renders.items():
+        as_float = video_frames.astype(np.float32) / 255.0
+        real_f = real.astype(np.float32) / 255.0
+        metrics[f"psnr_{name}"] = float(np.mean([float(psnr(a, b)) for a, b in zip(as_float, real_f)]))
+        metrics[f"ssim_{name}"] = float(np.mean([ssim(a, b) for a, b in zip(as_float, real_f)]))
+        lp = lpips_if_available(video_frames, real)
+        metrics[f"lpips_{name}"] = lp if lp is not None else "skipped: lpips weights not on disk"
+    metrics["psnr"], metrics["ssim"] = metrics[f"psnr_{primary}"], metrics[f"ssim_{primary}"]
+
+    real_lm, real_found = track_frames(real)
+    samples, rate = Subject.open(subject_path).audio()
+    start_sample = int(round(frames[0] / data.spec.fps * rate))
+    envelope = audio_envelope(samples[start_sample:], rate, len(frames), data.spec.fps)
+    metrics["lip_sync_real"] = lip_sync_score(envelope, mouth_opening(real_lm))
+    metrics["detected_real"] = float(real_found.mean())
+    for name, video_frames in renders.items():
+        lm, found = track_frames(video_frames)
+        metrics[f"lmd_{name}"] = landmark_distance(lm, real_lm)
+        metrics[f"lip_sync_{name}"] = lip_sync_score(envelope, mouth_opening(lm))
+        metrics[f"detected_{name}"] = float(found.mean())
+    metrics["lmd"] = metrics[f"lmd_{primary}"]
+    ceiling = metrics["lip_sync_real"]
+    audio_sync = metrics["lip_sync_audio"]
+    metrics["lip_sync_ratio"] = float(audio_sync / ceiling) if ceiling and ceiling > 0 and np.isfinite(audio_sync) else float("nan")
+    metrics["render_fps"] = float(timing[primary])
+    metrics["render_fps_audio"] = float(timing["audio"])
+    metrics["render_threads"] = threads
+
+    metrics = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}  # JSON has no NaN
+    out = run / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(out / "metrics.json", metrics)
+    if video:
+        kp_panels = []
+        canonical_pred = model.denormalise_keypoints(predicted).numpy()
+        for i, t in enumerate(frames):
+            pose = data.pose[t]
+            kp_panels.append(
+                draw_keypoints(data.spec.size, [(project(data.keypoints[t], pose, data.spec.camera), (230, 60, 60)), (project(canonical_pred[i], pose, data.spec.camera), (60, 230, 60))])
+            )
+        panels = [np.concatenate([r, a, k], axis=1) for r, a, k in zip(real, renders["audio"], kp_panels)]
+        write_clip(out / "side_by_side.mp4", panels, data.spec.fps, samples[start_sample:], rate)
+        metrics["video"] = str(out / "side_by_side.mp4")
+        save_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float, samples: np.ndarray, rate: int) -> None:
+    """mp4 with the matching stretch of audio muxed in."""
+    import soundfile as sf
+
+    from avatarlab.atomic import atomic_path
+    from avatarlab.data.media import write_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "audio.wav"
+        sf.write(wav, samples[: int(round(len(frames) / fps * rate))], rate)
+        with atomic_path(path) as target:
+            write_video(target, frames, fps, audio=wav)
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    keys = ["psnr", "ssim", "psnr_audio", "lmd", "lmd_audio", "lip_sync_real", "lip_sync_audio", "lip_sync_ratio", "render_fps"]
+    return "\n".join(f"  {k:16s} {metrics[k]:.4g}" if isinstance(metrics.get(k), float) else f"  {k:16s} {metrics.get(k)}" for k in keys if k in metrics)
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    def action() -> None:
+        metrics = evaluate(cfg.run, cfg.subject_dir, cfg.max_frames, int(cfg.threads), bool(cfg.video))
+        print(f"metrics ({metrics['frames']} held-out frames) -> {Path(cfg.run) / 'eval' / 'metrics.json'}\n{summary(metrics)}")
+        if "video" in metrics:
+            print(f"side-by-side video: {metrics['video']}")
+
+    run_cli(action)
+
+
+if __name__ == "__main__":
+    main()

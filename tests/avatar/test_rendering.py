@@ -1,0 +1,110 @@
+"""Rays, the occupancy sampler, the fields and the renderer: shapes, and empty space showing the plate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avatarlab.avatar.datamodule import AvatarDataModule
+from avatarlab.avatar.fields import HeadField, TorsoField
+from avatarlab.avatar.encodings import make_encoding
+from avatarlab.avatar.model import AvatarModel
+from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
+from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box
+from avatarlab.avatar.rendering import composite, volume_render
+
+GRID = {"num_levels": 4, "features_per_level": 2, "log2_hashmap_size": 10, "base_resolution": 4, "max_resolution": 32}
+
+
+@pytest.fixture()
+def model(tiny_subject: Path) -> AvatarModel:
+    dm = AvatarDataModule(str(tiny_subject))
+    dm.setup()
+    info = dm.subject_info()
+    m = AvatarModel(info["spec"], len(info["poses"]), encoding=GRID, torso_encoding=GRID, backend="torch", occupancy_resolution=16, candidates=32, render_samples=8)
+    m.set_subject(info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"])
+    return m.eval()
+
+
+def test_rays_point_through_the_principal_point() -> None:
+    pose = torch.eye(4)[None]
+    pose[0, 2, 3] = 10.0  # canonical origin 10 units in front of the camera
+    camera = {"fx": 100.0, "fy": 100.0, "cx": 16.0, "cy": 16.0}
+    origins, directions = camera_rays(pose, camera, torch.tensor([[[16.0, 16.0], [32.0, 16.0]]]))
+    np.testing.assert_allclose(origins[0, 0].numpy(), [0, 0, -10], atol=1e-6)
+    np.testing.assert_allclose(directions[0, 0].numpy(), [0, 0, 1], atol=1e-6)
+    assert directions[0, 1, 0] > 0  # right of centre -> +x
+    near, far, hit = intersect_box(origins[0], directions[0], torch.tensor([-1.0, -1, -1]), torch.tensor([1.0, 1, 1]))
+    assert bool(hit[0]) and near[0] == pytest.approx(9.0) and far[0] == pytest.approx(11.0)
+    x0, y0, x1, y1 = box_pixel_rect(pose[0], camera, torch.tensor([-1.0, -1, -1]), torch.tensor([1.0, 1, 1]), 32)
+    assert x0 < 16 < x1 and y0 < 16 < y1
+
+
+def test_volume_render_and_composite() -> None:
+    sigma = torch.zeros(3, 5)
+    rgb = torch.rand(3, 5, 3)
+    colour, opacity, _ = volume_render(sigma, rgb, torch.full((3, 5), 0.1), torch.rand(3, 5))
+    assert torch.all(colour == 0) and torch.all(opacity == 0)
+    solid, alpha, _ = volume_render(torch.full((1, 4), 1e4), torch.ones(1, 4, 3) * 0.5, torch.full((1, 4), 0.1), torch.rand(1, 4))
+    assert float(alpha[0]) == pytest.approx(1.0) and torch.allclose(solid, torch.full((1, 3), 0.5))
+    background = torch.rand(3, 3)
+    assert torch.equal(composite(colour, opacity, torch.rand(3, 3), torch.zeros(3), background), background)
+
+
+def test_occupancy_grid_and_sampler() -> None:
+    grid = OccupancyGrid(resolution=16, dilation=0)
+    grid.update(lambda x: 100.0 * ((x - 0.5).norm(dim=-1) < 0.25).float(), step_size=0.05)
+    assert 0.03 < grid.occupied_fraction < 0.1  # a ball of radius 1/4: 6.5% of the cube
+    R = 50
+    origins = torch.tensor([[0.5, 0.5, -1.0]]).repeat(R, 1) + torch.randn(R, 3) * torch.tensor([0.05, 0.05, 0.0])
+    directions = torch.tensor([[0.0, 0.0, 1.0]]).repeat(R, 1)
+    near, far, hit = intersect_box(origins, directions, torch.zeros(3), torch.ones(3))
+    points, step, valid, depth = sample_along_rays(near, far, hit, lambda p: p.clamp(0, 1), origins, directions, grid, 64, 8, jitter=True)
+    assert points.shape == (R, 8, 3) and valid.any()
+    assert bool(grid.lookup(points[valid]).all())  # every kept sample is in an occupied cell
+    assert torch.all(step[~valid] == 0)
+    warm = OccupancyGrid(resolution=8)
+    points, step, valid, depth = sample_along_rays(near, far, hit, lambda p: p.clamp(0, 1), origins, directions, warm, 64, 8, jitter=False)
+    assert bool(valid.all()) and torch.all(depth >= near[:, None]) and torch.all(depth <= far[:, None])  # warm-up: stratified over the box
+
+
+def test_field_shapes() -> None:
+    head = HeadField(make_encoding("hash3d", backend="torch", **GRID), code_dim=8)
+    sigma, rgb = head(torch.rand(20, 3), torch.randn(20, 8))
+    assert sigma.shape == (20,) and rgb.shape == (20, 3) and bool((sigma >= 0).all())
+    tri = HeadField(make_encoding("triplane", backend="torch", **GRID), code_dim=8)
+    assert tri(torch.rand(5, 3), torch.randn(5, 8))[1].shape == (5, 3)
+    torso = TorsoField(make_encoding("hash2d", backend="torch", **GRID), cond_dim=11)
+    colour, alpha = torso(torch.rand(7, 2), torch.randn(7, 11))
+    assert colour.shape == (7, 3) and alpha.shape == (7,)
+
+
+def test_render_shapes(model: AvatarModel) -> None:
+    B, R = 2, 30
+    pose = model.pose_track[:B]
+    cond = model.frame_condition(pose, model.crop_track[:B])
+    code = model.code(normalised_keypoints=torch.zeros(B, model.spec.num_keypoints, 3))
+    out = model.render_rays(pose, cond, code, torch.rand(B, R, 2) * model.spec.size)
+    assert out["rgb"].shape == (B, R, 3) and out["head_alpha"].shape == (B, R)
+    frame = model.render_frame(pose[0], cond[0], code[0])
+    assert frame.shape == (model.spec.size, model.spec.size, 3)
+    assert float(frame.min()) >= 0 and float(frame.max()) <= 1
+
+
+def test_empty_space_renders_the_background(model: AvatarModel) -> None:
+    with torch.no_grad():
+        model.torso.head[-1].bias[3] = -40.0  # torso layer fully transparent
+        model.head.density_bias = -40.0  # no density anywhere in the head box
+    size = model.spec.size
+    pose = model.pose_track[:1]
+    cond = model.frame_condition(pose, model.crop_track[:1])
+    code = model.code(normalised_keypoints=torch.zeros(1, model.spec.num_keypoints, 3))
+    uv = torch.tensor([[[0.5, 0.5], [size / 2 + 0.5, size / 2 + 0.5]]])  # a corner (misses the box) and the centre (crosses it)
+    out = model.render_rays(pose, cond, code, uv)
+    expected = torch.stack([model.background[0, 0], model.background[size // 2, size // 2]])
+    torch.testing.assert_close(out["rgb"][0], expected, atol=1e-6, rtol=0)
+    frame = model.render_frame(pose[0], cond[0], code[0])
+    torch.testing.assert_close(frame, model.background, atol=1e-6, rtol=0)

@@ -1,0 +1,45 @@
+"""A few training steps of every avatar experiment config, through train(cfg), on a tiny subject."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avatarlab.avatar.config_testing import AVATAR_EXPERIMENTS, tiny_train_config
+from avatarlab.training import train
+
+
+def test_every_stage_and_ablation_has_a_config() -> None:
+    for name in ("avatar_quickstart", "avatar_full", "avatar_stage_field", "avatar_stage_audio2kp", "avatar_stage_joint", "avatar_ablation_audio", "avatar_ablation_triplane"):
+        assert name in AVATAR_EXPERIMENTS
+
+
+@pytest.mark.parametrize("experiment", AVATAR_EXPERIMENTS)
+def test_experiment_trains_a_few_steps(experiment: str, tiny_subject: Path, tmp_path: Path) -> None:
+    cfg = tiny_train_config(experiment, tiny_subject, tmp_path)
+    metrics = train(cfg)
+    assert (tmp_path / "checkpoints" / "final.ckpt").is_file()
+    assert (tmp_path / "config.yaml").is_file()
+    assert "train/loss" in metrics
+    if cfg.model.train_field:
+        assert "val/psnr" in metrics and metrics["val/psnr"] > 0
+        assert list((tmp_path / "images").glob("*.png")), "validation image not written"
+        assert list((tmp_path / "videos").glob("*.mp4")), "validation video not written"
+    assert (tmp_path / "csv" / "metrics.csv").is_file()
+
+
+def test_stages_chain_through_checkpoints(tiny_subject: Path, tmp_path: Path) -> None:
+    train(tiny_train_config("avatar_stage_field", tiny_subject, tmp_path / "field"))
+    field_ckpt = tmp_path / "field" / "checkpoints" / "final.ckpt"
+    train(tiny_train_config("avatar_stage_audio2kp", tiny_subject, tmp_path / "a2kp", [f"model.init_from={field_ckpt}"]))
+    both = tmp_path / "a2kp" / "checkpoints" / "final.ckpt"
+    metrics = train(tiny_train_config("avatar_stage_joint", tiny_subject, tmp_path / "joint", [f"model.init_from={both}"]))
+    assert "train/psnr" in metrics
+
+
+def test_missing_subject_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = tiny_train_config("avatar_quickstart", tmp_path / "nowhere", tmp_path / "run")
+    with pytest.raises(SystemExit) as exit_info:
+        train(cfg)
+    assert exit_info.value.code == 2
