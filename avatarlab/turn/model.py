@@ -1,0 +1,57 @@
+"""The turn model: two small heads over prefix embeddings, prosody and lexical cues.
+
+p_end:    the user has no more words for this turn (current prefix, word and tick features).
+p_stable: a reply to the reference prefix (the live draft's prefix, or the current prefix when there
+          is no draft) still fits the whole turn, given everything heard so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from avatarlab.turn.features import PAIR_DIM, TICK_DIM, WORD_DIM
+
+
+@dataclass
+class TurnModelConfig:
+    emb_dim: int = 384
+    word_dim: int = WORD_DIM
+    tick_dim: int = TICK_DIM
+    pair_dim: int = PAIR_DIM
+    emb_proj: int = 64
+    hidden: int = 128
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _mlp(d_in: int, hidden: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(dropout),
+        nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
+        nn.Linear(hidden, 1),
+    )
+
+
+class TurnModel(nn.Module):
+    """(cur_emb, ref_emb, word, tick, pair) -> (end_logit, stable_logit), each [B]."""
+
+    def __init__(self, config: TurnModelConfig | None = None) -> None:
+        super().__init__()
+        c = config or TurnModelConfig()
+        self.config = c
+        self.proj = nn.Sequential(nn.Linear(c.emb_dim, c.emb_proj), nn.LayerNorm(c.emb_proj))
+        self.end_head = _mlp(c.emb_proj + c.word_dim + c.tick_dim, c.hidden, c.dropout)
+        self.stable_head = _mlp(3 * c.emb_proj + c.word_dim + c.pair_dim, c.hidden, c.dropout)
+
+    def forward(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor,
+                pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cur = self.proj(cur_emb)  # [B, P]
+        ref = self.proj(ref_emb)  # [B, P]
+        end = self.end_head(torch.cat([cur, word, tick], dim=-1)).squeeze(-1)  # [B]
+        stable = self.stable_head(torch.cat([cur, ref, cur - ref, word, pair], dim=-1)).squeeze(-1)  # [B]
+        return end, stable

@@ -1,0 +1,126 @@
+"""The live turn predictor: audio and word events in, p_end and p_stable out, every tick.
+
+Loads from a turn bundle (no Lightning). A word's features and prefix embedding are computed once, at
+the first update after it arrives; every other update costs the tick features and one small forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from avatarlab.export.bundle import BundleError, read_bundle
+from avatarlab.turn.embed import PrefixEmbedder, prefix_text
+from avatarlab.turn.features import FeatureSpec, pair_features, tick_features, word_features
+from avatarlab.turn.format import Word, normalize_word
+from avatarlab.turn.lexical import N_LATE, late_cues
+from avatarlab.turn.model import TurnModel, TurnModelConfig
+from avatarlab.turn.prosody import FrameTrack
+
+TURN_BUNDLE_KIND = "turn"
+
+
+@dataclass
+class Prediction:
+    """One tick's output. p_stable is for `reference` (the draft's prefix length, or `words`)."""
+
+    t: float
+    words: int
+    p_end: float
+    p_stable: float
+    reference: int
+    silence: float
+    pause: float
+
+
+class TurnPredictor:
+    """Streaming state for one user turn (call reset() between turns)."""
+
+    def __init__(self, model: TurnModel, spec: FeatureSpec, embed: Callable[[str], np.ndarray]) -> None:
+        self.model = model.eval()
+        self.spec = spec
+        self.embed = embed
+        self.reset()
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, embed: Callable[[str], np.ndarray] | None = None) -> "TurnPredictor":
+        bundle = read_bundle(path, kind=TURN_BUNDLE_KIND)
+        try:
+            spec = FeatureSpec.from_dict(bundle.feature_spec)
+            model = TurnModel(TurnModelConfig(**bundle.config["model"]))
+            model.load_state_dict(bundle.tensors)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise BundleError(f"{path} does not fit this avatarlab's turn predictor ({e})", "re-export the run with this version: python -m avatarlab.export run=RUN_DIR out=DIR") from e
+        return cls(model, spec, embed or PrefixEmbedder(quantize=spec.quantize_embedder))
+
+    def reset(self) -> None:
+        self.track = FrameTrack(self.spec.prosody)
+        self.words: list[Word] = []
+        self.tokens: list[str] = []
+        self.pending: list[Word] = []
+        self._word_feats: list[np.ndarray] = []
+        self._embs: list[np.ndarray] = []
+        self._cues: list[np.ndarray] = [np.zeros(N_LATE, np.float32)]  # cumulative, row k = first k words
+        self._word_cues: list[np.ndarray] = []
+        self.reference: int | None = None
+
+    def push_audio(self, samples: np.ndarray) -> None:
+        """Audio since the last call: mono float32 at the spec's sample rate (16 kHz)."""
+        self.track.push(samples)
+
+    def push_word(self, word: str, start: float, end: float, final: bool = True) -> None:
+        """A recognised word (times in seconds from the turn's start). Non-final words are held as
+        pending and replaced by the next event; only final words enter the prefix."""
+        if not final:
+            self.pending = [Word(word, start, end)]
+            return
+        self.pending = []
+        token = normalize_word(word)
+        if not token:
+            return
+        self.words.append(Word(word, start, end))
+        self.tokens.append(token)
+        self._cues.append(self._cues[-1] + late_cues(token))
+        self._word_cues.append(late_cues(token))
+
+    def set_reference(self, words: int | None) -> None:
+        """The prefix length a live draft answers (None: no draft; p_stable is then for the current prefix)."""
+        self.reference = words
+
+    def _catch_up(self) -> None:
+        for i in range(len(self._word_feats), len(self.words)):
+            self._word_feats.append(word_features(self.track, self.words, self.tokens, i))
+            self._embs.append(np.asarray(self.embed(prefix_text(self.tokens, i + 1, self.spec.window_words)), np.float32))
+
+    @torch.inference_mode()
+    def update(self, t: float, references: Sequence[int | None] | None = None) -> Prediction | list[Prediction]:
+        """Predict at time t (seconds). With `references`, one Prediction per reference prefix."""
+        refs = [self.reference] if references is None else list(references)
+        k = len(self.words)
+        step = int(round(t * 100))
+        last_end = np.array([self.words[-1].end if k else np.nan])
+        tick = tick_features(self.track, np.array([step]), last_end)  # [1, TICK_DIM]
+        silence, pause = float(tick[0, 2]), float(tick[0, 0])
+        if k == 0:
+            out = [Prediction(t, 0, 0.0, 0.0, 0, silence, pause) for _ in refs]
+            return out if references is not None else out[0]
+        self._catch_up()
+        r = np.array([min(max(1, ref), k) if ref is not None else k for ref in refs], np.int64)
+        emb_cur = np.repeat(self._embs[-1][None], len(r), axis=0)  # [R, 384]
+        emb_ref = np.stack([self._embs[i - 1] for i in r])  # [R, 384]
+        first_after = np.stack([self._word_cues[i] if i < k else np.zeros(N_LATE, np.float32) for i in r])
+        pair = pair_features(r, np.full(len(r), k), emb_ref, emb_cur, np.stack([self._cues[i] for i in r]),
+                             np.repeat(self._cues[k][None], len(r), axis=0), first_after)
+        word = np.repeat(self._word_feats[-1][None], len(r), axis=0)
+        end_logit, stable_logit = self.model(
+            torch.from_numpy(emb_cur), torch.from_numpy(emb_ref), torch.from_numpy(word),
+            torch.from_numpy(np.repeat(tick, len(r), axis=0)), torch.from_numpy(pair),
+        )
+        p_end = torch.sigmoid(end_logit).numpy()
+        p_stable = torch.sigmoid(stable_logit).numpy()
+        out = [Prediction(t, k, float(p_end[i]), float(p_stable[i]), int(r[i]), silence, pause) for i in range(len(r))]
+        return out if references is not None else out[0]

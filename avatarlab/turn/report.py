@@ -1,0 +1,124 @@
+"""Turn-taking figures from replayed turns: end-of-turn AUC/F1, false cut-ins, latency, draft reuse,
+wrong drafts; the comparison table and the latency histogram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avatarlab.turn.metrics import f1, percentile, roc_auc
+from avatarlab.turn.replay import Trace
+
+COLUMNS = (
+    ("end_auc", "end AUC", "{:.3f}"),
+    ("end_f1", "end F1", "{:.3f}"),
+    ("false_cut_in", "false cut-in", "{:.1%}"),
+    ("latency_median_ms", "latency median (ms)", "{:.0f}"),
+    ("latency_p90_ms", "latency p90 (ms)", "{:.0f}"),
+    ("reuse_non_pivot", "draft reuse, non-pivot turns", "{:.1%}"),
+    ("early_reuse_additions", "early reuse, late additions", "{:.1%}"),
+    ("wrong_draft", "wrong draft, pivot turns", "{:.1%}"),
+    ("ready_median_ms", "reply ready median (ms)", "{:.0f}"),
+)
+
+
+def summarize(traces: list[Trace], policy: str, llm_first_words_s: float, end_score: str = "p_end",
+              end_threshold: float = 0.5) -> dict[str, Any]:
+    """Figures for one policy. end_score: "p_end" (the predictor) or "silence" (seconds / end_threshold)."""
+    scores, labels = [], []
+    cut_ins, latencies, ready = [], [], []
+    reuse_np, early_add, wrong, no_commit = [], [], [], 0
+    for tr in traces:
+        turn, out = tr.turn, tr.outcomes[policy]
+        n = len(turn.words)
+        score = tr.p_end if end_score == "p_end" else tr.silence / end_threshold
+        scores.append(score)
+        labels.append(tr.words == n)
+        if out.commit_t is None:
+            no_commit += 1
+            continue
+        cut_in = out.commit_words < n
+        cut_ins.append(cut_in)
+        reused_prefix = out.draft if out.reuse else None
+        if turn.pivot_word is None:
+            reuse_np.append(out.reuse)
+        else:
+            wrong.append(reused_prefix is not None and reused_prefix <= turn.pivot_word)
+        if turn.ending.startswith("addition"):
+            early_add.append(reused_prefix is not None and reused_prefix < n)
+        if not cut_in:
+            latency = out.commit_t - turn.end
+            latencies.append(latency)
+            if out.reuse and out.draft_t is not None:
+                ready.append(max(out.commit_t, out.draft_t + llm_first_words_s) - turn.end)
+            else:
+                ready.append(latency + llm_first_words_s)
+    all_scores = np.concatenate(scores) if scores else np.zeros(0)
+    all_labels = np.concatenate(labels) if labels else np.zeros(0, bool)
+    threshold = 1.0 if end_score == "silence" else end_threshold
+
+    def rate(values: list[bool]) -> float:
+        return float(np.mean(values)) if values else float("nan")
+
+    return {
+        "policy": policy,
+        "turns": len(traces),
+        "end_auc": roc_auc(all_scores, all_labels),
+        "end_f1": f1(all_scores >= threshold, all_labels),
+        "false_cut_in": rate(cut_ins),
+        "cut_ins": int(sum(cut_ins)),
+        "no_commit": no_commit,
+        "latency_median_ms": 1000 * percentile(latencies, 50),
+        "latency_p90_ms": 1000 * percentile(latencies, 90),
+        "latencies_ms": [round(1000 * x, 1) for x in latencies],
+        "reuse_non_pivot": rate(reuse_np),
+        "non_pivot_turns": len(reuse_np),
+        "early_reuse_additions": rate(early_add),
+        "addition_turns": len(early_add),
+        "wrong_draft": rate(wrong),
+        "wrong_drafts": int(sum(wrong)),
+        "pivot_turns": len(wrong),
+        "ready_median_ms": 1000 * percentile(ready, 50),
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table, one row per policy."""
+    head = "| policy | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+    rule = "|" + "---|" * (len(COLUMNS) + 1)
+    lines = [head, rule]
+    for row in rows:
+        cells = []
+        for key, _, fmt in COLUMNS:
+            value = row.get(key)
+            cells.append("n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value))
+        lines.append(f"| {row['policy']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def latency_histogram(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Histogram of response latency (end of turn -> commit) per policy, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    bins = np.arange(0, 1600, 25)
+    for row in rows:
+        values = np.clip(row["latencies_ms"], 0, bins[-1] - 1)
+        ax.hist(values, bins=bins, alpha=0.55, label=f"{row['policy']} (median {row['latency_median_ms']:.0f} ms)")
+    ax.set_xlabel("response latency after the end of the turn (ms)")
+    ax.set_ylabel("turns")
+    ax.legend()
+    ax.set_title("turn-taking latency")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
