@@ -54,6 +54,7 @@ class AvatarModel(nn.Module):
         self.condition = condition
         self.candidates, self.train_samples, self.render_samples = candidates, train_samples, render_samples
         self.chunk_rays = chunk_rays
+        self.termination = 1e-3  # transmittance below which a ray stops (render_frame)
         encoding = dict(encoding or {})
         kind = encoding.pop("kind", "hash3d")
         self.head = HeadField(make_encoding(kind, backend=backend, **encoding), code_dim=code_dim, hidden=hidden, geo_dim=geo_dim)
@@ -197,19 +198,35 @@ class AvatarModel(nn.Module):
         return image.clamp(0.0, 1.0)
 
     def _head_only(self, pose: torch.Tensor, code: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Premultiplied head colour [R, 3] and opacity [R] for pixels uv [R, 2].
+
+        Two rounds, front half of each ray's samples first: rays already opaque (transmittance below
+        `termination`) skip the back half (early ray termination, batched).
+        """
         origins, directions = camera_rays(pose[None], self.spec.camera, uv[None])
         origins, directions = origins[0], directions[0]  # [R, 3]
         near, far, hit = intersect_box(origins, directions, self.box_min, self.box_max)
         points, step, valid, depth = sample_along_rays(near, far, hit, self.to_unit, origins, directions, self.occupancy, self.candidates, self.render_samples, False)
         sigma = torch.zeros(valid.shape)
         rgb = torch.zeros(*valid.shape, 3)
-        if bool(valid.any()):
-            pts = points[valid]
-            s, c = self.head(pts, code[None].expand(len(pts), -1))
-            sigma = sigma.index_put((valid,), s)
-            rgb = rgb.index_put((valid,), c)
+        half = max(1, valid.shape[1] // 2)
+        front = valid.clone()
+        front[:, half:] = False
+        sigma, rgb = self._evaluate(points, code, front, sigma, rgb)
+        transmittance = torch.exp(-(sigma[:, :half] * step[:, :half]).sum(1))  # [R]
+        back = valid & (transmittance > self.termination)[:, None]
+        back[:, :half] = False
+        sigma, rgb = self._evaluate(points, code, back, sigma, rgb)
         head_rgb, head_alpha, _ = volume_render(sigma, rgb, step, depth)
         return head_rgb, head_alpha
+
+    def _evaluate(self, points: torch.Tensor, code: torch.Tensor, mask: torch.Tensor, sigma: torch.Tensor, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fill sigma [R, S] and rgb [R, S, 3] at mask [R, S] from the head field (one code [C])."""
+        if not bool(mask.any()):
+            return sigma, rgb
+        pts = points[mask]
+        s, c = self.head(pts, code[None].expand(len(pts), -1))
+        return sigma.index_put((mask,), s), rgb.index_put((mask,), c)
 
     @torch.no_grad()
     def update_occupancy(self, codes: torch.Tensor) -> None:

@@ -1,0 +1,102 @@
+"""Avatar benchmark: hash-grid encode throughput (torch backend, forward and backward) and render
+frames per second at 128, 256 and 512 px for the quickstart model.
+
+    python scripts/bench_avatar.py [bundle=bundles/avatar_quickstart | run=logs/RUN_DIR] [threads=2]
+
+Without a bundle or run, the newest logs/*avatar_quickstart* run is used (render speed depends on the
+trained occupancy grid). 256 and 512 px render the same model through a camera scaled up.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def encode_throughput(threads: int, points: int = 65536, repeats: int = 5) -> dict[str, float]:
+    from avatarlab.avatar.encodings import hash_grid
+
+    torch.set_num_threads(threads)
+    grid = hash_grid(3, num_levels=10, features_per_level=2, log2_hashmap_size=14, base_resolution=16, max_resolution=256, backend="torch")
+    x = torch.rand(points, 3)
+    with torch.no_grad():
+        grid(x)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            grid(x)
+        forward = points * repeats / (time.perf_counter() - start)
+    grid(x).sum().backward()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        grid.zero_grad()
+        grid(x).square().sum().backward()
+    both = points * repeats / (time.perf_counter() - start)
+    return {"forward_points_per_s": forward, "forward_backward_points_per_s": both}
+
+
+def at_size(model, size: int):  # type: ignore[no-untyped-def]
+    """A copy of an AvatarModel rendering at `size` px (camera and plate scaled)."""
+    scaled = copy.deepcopy(model)
+    factor = size / model.spec.size
+    camera = {k: v * factor for k, v in model.spec.camera.items()}
+    scaled.spec = dataclasses.replace(model.spec, size=size, camera=camera)
+    plate = model.background.permute(2, 0, 1)[None]
+    scaled.background = torch.nn.functional.interpolate(plate, size=(size, size), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).contiguous()
+    return scaled
+
+
+def find_model(args: dict[str, str]):  # type: ignore[no-untyped-def]
+    from avatarlab.avatar.runtime import Avatar
+    from avatarlab.export.avatar import find_checkpoint
+
+    if "bundle" in args:
+        return Avatar.from_bundle(args["bundle"]).model, args["bundle"]
+    if "run" in args:
+        run = Path(args["run"])
+    else:
+        runs = sorted((p for p in (ROOT / "logs").glob("*avatar_quickstart*") if (p / "checkpoints").is_dir()), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise SystemExit("no quickstart run found: train one (`python train.py experiment=avatar_quickstart`) or pass bundle=DIR")
+        run = runs[-1]
+    return Avatar.from_checkpoint(find_checkpoint(run)).model, str(run)
+
+
+def render_fps(model, sizes: list[int], threads: int, frames: int = 12) -> dict[int, float]:  # type: ignore[no-untyped-def]
+    from avatarlab.avatar.runtime import Avatar
+    from avatarlab.metrics.speed import frames_per_second
+
+    torch.set_num_threads(threads)
+    out = {}
+    for size in sizes:
+        avatar = Avatar(at_size(model, size))
+        poses, conds = avatar.playback_track(frames + 3)
+        codes = avatar.model.code(normalised_keypoints=torch.zeros(frames + 3, model.spec.num_keypoints, 3)) if model.condition == "keypoints" else torch.zeros(frames + 3, model.head.attention.out_features)
+        out[size] = frames_per_second(lambda i: avatar.render(poses[i], conds[i], codes[i]), frames=frames if size < 512 else max(3, frames // 3))
+    return out
+
+
+def main() -> None:
+    args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
+    threads = int(args.get("threads", 2))
+    enc = encode_throughput(threads)
+    print(f"hash-grid encode (torch, 3D, 10 levels x 2 features, 2^14 table, {threads} threads):")
+    print(f"  forward           {enc['forward_points_per_s'] / 1e6:6.2f} M points/s")
+    print(f"  forward+backward  {enc['forward_backward_points_per_s'] / 1e6:6.2f} M points/s")
+    model, source = find_model(args)
+    with torch.no_grad():
+        fps = render_fps(model, [128, 256, 512], threads)
+    print(f"render ({source}, {threads} threads):")
+    for size, value in fps.items():
+        print(f"  {size:4d} px  {value:6.1f} frames/s")
+
+
+if __name__ == "__main__":
+    main()
