@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: idle threads sleep instead of spinning on shared cores
 
 import hydra
 import numpy as np
@@ -60,7 +63,9 @@ def draw_keypoints(size: int, points: list[tuple[np.ndarray, tuple[int, int, int
     return image
 
 
-def evaluate(run_dir: str | Path, subject_dir: str | None = None, max_frames: int | None = None, threads: int = 2, video: bool = True) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path, subject_dir: str | None = None, max_frames: int | None = None, threads: int = 2, video: bool = True, occupancy_threshold: float | None = None
+) -> dict[str, Any]:
     from avatarlab.avatar.datamodule import SubjectArrays
     from avatarlab.avatar.runtime import Avatar
     from avatarlab.data.preview import project
@@ -83,6 +88,8 @@ def evaluate(run_dir: str | Path, subject_dir: str | None = None, max_frames: in
     if data.spec.size != avatar.spec.size or data.spec.num_keypoints != avatar.spec.num_keypoints:
         raise UserInputError(f"subject {subject_path} ({data.spec.size} px) does not match the avatar ({avatar.spec.size} px)", "evaluate on the subject the run trained on")
     model = avatar.model
+    if occupancy_threshold is not None:
+        model.set_occupancy_threshold(float(occupancy_threshold))
     frames = data.val_frames if max_frames is None else data.val_frames[: int(max_frames)]
     poses = torch.from_numpy(data.pose[frames])
     conds = model.normalise_condition(torch.from_numpy(data.frame_conds[frames]))
@@ -100,7 +107,10 @@ def evaluate(run_dir: str | Path, subject_dir: str | None = None, max_frames: in
         timing[name] = len(frames) / (time.perf_counter() - start)
     primary = "tracked" if "tracked" in renders else "audio"
 
-    metrics: dict[str, Any] = {"run": str(run), "subject": str(subject_path), "frames": int(len(frames)), "size": int(data.spec.size), "condition": model.condition}
+    metrics: dict[str, Any] = {
+        "run": str(run), "subject": str(subject_path), "frames": int(len(frames)), "size": int(data.spec.size), "condition": model.condition,
+        "occupancy_threshold": float(model.occupancy.threshold), "occupied_fraction": model.occupancy.occupied_fraction,
+    }
     for name, video_frames in renders.items():
         as_float = video_frames.astype(np.float32) / 255.0
         real_f = real.astype(np.float32) / 255.0
@@ -170,7 +180,7 @@ def summary(metrics: dict[str, Any]) -> str:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     def action() -> None:
-        metrics = evaluate(cfg.run, cfg.subject_dir, cfg.max_frames, int(cfg.threads), bool(cfg.video))
+        metrics = evaluate(cfg.run, cfg.subject_dir, cfg.max_frames, int(cfg.threads), bool(cfg.video), cfg.occupancy_threshold)
         print(f"metrics ({metrics['frames']} held-out frames) -> {Path(cfg.run) / 'eval' / 'metrics.json'}\n{summary(metrics)}")
         if "video" in metrics:
             print(f"side-by-side video: {metrics['video']}")

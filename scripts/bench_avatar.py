@@ -10,12 +10,15 @@ trained occupancy grid). 256 and 512 px render the same model through a camera s
 from __future__ import annotations
 
 import copy
+import os
 import dataclasses
 import sys
 import time
 from pathlib import Path
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: idle threads sleep instead of spinning
+
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

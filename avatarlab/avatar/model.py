@@ -37,7 +37,7 @@ class AvatarModel(nn.Module):
         geo_dim: int = 15,
         torso_hidden: int = 32,
         occupancy_resolution: int = 48,
-        occupancy_threshold: float = 0.01,
+        occupancy_threshold: float = 0.1,
         candidates: int = 64,
         train_samples: int = 16,
         render_samples: int = 10,
@@ -228,11 +228,20 @@ class AvatarModel(nn.Module):
         s, c = self.head(pts, code[None].expand(len(pts), -1))
         return sigma.index_put((mask,), s), rgb.index_put((mask,), c)
 
+    @property
+    def candidate_step(self) -> float:
+        """Length of one candidate interval along the box diagonal (the occupancy threshold's step)."""
+        return float((self.box_max - self.box_min).norm()) / self.candidates
+
+    @torch.no_grad()
+    def set_occupancy_threshold(self, threshold: float) -> None:
+        """Re-derive the occupied cells with another opacity threshold (higher: fewer samples, faster)."""
+        self.occupancy.refresh(self.candidate_step, threshold)
+
     @torch.no_grad()
     def update_occupancy(self, codes: torch.Tensor) -> None:
         """Refresh the occupancy grid with the max density over codes [n, C]."""
-        box_depth = float((self.box_max - self.box_min).norm())
-        step = box_depth / self.candidates
+        step = self.candidate_step
 
         def density(x: torch.Tensor) -> torch.Tensor:
             return torch.stack([self.head.density(x, c[None].expand(len(x), -1)) for c in codes]).amax(0)

@@ -52,13 +52,23 @@ class OccupancyGrid(nn.Module):
         points = self.cell_centres(jitter=bool(self.initialised))
         fresh = torch.cat([density_fn(points[i : i + chunk]) for i in range(0, len(points), chunk)])
         self.density.copy_(torch.maximum(self.density * self.decay, fresh) if bool(self.initialised) else fresh)
+        self.refresh(step_size)
+        self.initialised.fill_(True)
+
+    @torch.no_grad()
+    def refresh(self, step_size: float, threshold: float | None = None) -> None:
+        """Recompute the occupied bits from the density estimates (optionally with a new opacity threshold)."""
+        if threshold is not None:
+            self.threshold = threshold
         opacity = 1.0 - torch.exp(-self.density * step_size)
         occupied = (opacity > self.threshold).float().view(1, 1, *(self.resolution,) * 3)
         if self.dilation > 0:
             k = 2 * self.dilation + 1
             occupied = nn.functional.max_pool3d(occupied, k, stride=1, padding=self.dilation)
-        self.occupied.copy_(occupied.view(-1) > 0)
-        self.initialised.fill_(True)
+        bits = occupied.view(-1) > 0
+        if float(bits.float().mean()) < 0.002:  # an empty grid is uninformative (untrained field): keep sampling everywhere
+            bits = torch.ones_like(bits)
+        self.occupied.copy_(bits)
 
     @property
     def occupied_fraction(self) -> float:

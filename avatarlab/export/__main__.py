@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: idle threads sleep instead of spinning on shared cores
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -34,22 +37,22 @@ def model_kind(run_dir: Path) -> str:
     return parts[1]
 
 
-def export(run_dir: str | Path, out: str | Path) -> Path:
-    """Dispatch to the exporter of the run's model kind."""
+def export(run_dir: str | Path, out: str | Path, **options: object) -> Path:
+    """Dispatch to the exporter of the run's model kind (options: exporter-specific, None ones dropped)."""
     run = Path(run_dir)
     kind = model_kind(run)
     try:
         exporter = importlib.import_module(f"avatarlab.export.{kind}")
     except ModuleNotFoundError as error:
         raise UserInputError(f"no exporter for {kind!r} models (avatarlab.export.{kind} is missing)", "update avatarlab, or export a model kind it knows") from error
-    path = exporter.export_run(run, out)
+    path = exporter.export_run(run, out, **{k: v for k, v in options.items() if v is not None})
     print(f"bundle written: {path}")
     return path
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="export")
 def main(cfg: DictConfig) -> None:
-    run_cli(lambda: export(cfg.run, cfg.out))
+    run_cli(lambda: export(cfg.run, cfg.out, occupancy_threshold=cfg.get("occupancy_threshold")))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@ def find_checkpoint(run_dir: Path) -> Path:
     raise UserInputError(f"{run_dir} has no checkpoints/final.ckpt or last.ckpt", "train first (`python train.py experiment=avatar_quickstart`) and pass its run directory")
 
 
-def export_run(run_dir: str | Path, out: str | Path) -> Path:
-    """Write the bundle of a training run's avatar to `out` and return its path."""
+def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float | None = None) -> Path:
+    """Write the bundle of a training run's avatar to `out` and return its path.
+
+    `occupancy_threshold` re-derives the occupancy grid with another opacity threshold before export
+    (a sharper grid renders faster); the bundle records it."""
     import cv2
 
     from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
@@ -37,8 +40,12 @@ def export_run(run_dir: str | Path, out: str | Path) -> Path:
     checkpoint_path = find_checkpoint(run)
     checkpoint = load_checkpoint(checkpoint_path)
     model = model_from_checkpoint(checkpoint)
+    model_args = dict(checkpoint["avatar_model_args"])
+    if occupancy_threshold is not None:
+        model.set_occupancy_threshold(float(occupancy_threshold))
+        model_args["occupancy_threshold"] = float(occupancy_threshold)
     spec = model.spec
-    config = {"spec": spec.to_dict(), "model_args": checkpoint["avatar_model_args"], "track_frames": int(checkpoint["avatar_track_frames"])}
+    config = {"spec": spec.to_dict(), "model_args": model_args, "track_frames": int(checkpoint["avatar_track_frames"])}
     feature_spec = {
         "audio": {"sample_rate": 16000, "channels": 1, "features": "log_mel", "n_mels": spec.n_mels, "rows_per_second": 100, "rows_per_frame": spec.mel_per_frame},
         "video": {"fps": spec.fps, "size": spec.size},
