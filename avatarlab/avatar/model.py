@@ -40,7 +40,7 @@ class AvatarModel(nn.Module):
         occupancy_threshold: float = 0.1,
         candidates: int = 64,
         train_samples: int = 16,
-        render_samples: int = 10,
+        render_samples: int = 8,
         audio_past: int = 8,
         audio_future: int = 2,
         audio_channels: int = 96,
@@ -54,7 +54,9 @@ class AvatarModel(nn.Module):
         self.condition = condition
         self.candidates, self.train_samples, self.render_samples = candidates, train_samples, render_samples
         self.chunk_rays = chunk_rays
-        self.termination = 1e-3  # transmittance below which a ray stops (render_frame)
+        self.termination = 1e-2  # transmittance below which a ray stops (render_frame)
+        self.render_front = False  # render_frame: first occupied samples at full resolution (else spread like training)
+        self.first_round = max(1, render_samples // 2)  # render_frame: samples per ray before early termination
         encoding = dict(encoding or {})
         kind = encoding.pop("kind", "hash3d")
         self.head = HeadField(make_encoding(kind, backend=backend, **encoding), code_dim=code_dim, hidden=hidden, geo_dim=geo_dim)
@@ -71,7 +73,7 @@ class AvatarModel(nn.Module):
         self.register_buffer("box_min", torch.tensor(spec.box_min, dtype=torch.float32))
         self.register_buffer("box_max", torch.tensor(spec.box_max, dtype=torch.float32))
         self.register_buffer("kp_mean", torch.zeros(K, 3))
-        self.register_buffer("kp_scale", torch.ones(()))
+        self.register_buffer("kp_scale", torch.ones(K, 3))  # per coordinate: lips and eyelids move little next to the jaw
         self.register_buffer("cond_mean", torch.zeros(FRAME_COND_DIM))
         self.register_buffer("cond_std", torch.ones(FRAME_COND_DIM))
         self.register_buffer("pose_track", torch.eye(4).repeat(track_frames, 1, 1))  # [T, 4, 4] poses to play back
@@ -87,7 +89,9 @@ class AvatarModel(nn.Module):
         self.background.copy_(torch.from_numpy(background.astype(np.float32) / 255.0))
         mean = keypoints.mean(0)
         self.kp_mean.copy_(torch.from_numpy(mean))
-        self.kp_scale.fill_(float(max(np.std(keypoints - mean), 1e-6)))
+        std = (keypoints - mean).std(0)  # [K, 3]
+        floor = max(0.1 * float(std.mean()), 1e-6)  # points that barely move are not blown up into noise
+        self.kp_scale.copy_(torch.from_numpy(np.maximum(std, floor).astype(np.float32)))
         self.cond_mean.copy_(torch.from_numpy(frame_conds.mean(0)))
         self.cond_std.copy_(torch.from_numpy(np.maximum(frame_conds.std(0), 1e-4)))
         for encoder in [self.audio2kp.encoder] + ([self.audio_code] if self.audio_code is not None else []):
@@ -154,7 +158,7 @@ class AvatarModel(nn.Module):
         S = samples or (self.train_samples if self.training else self.render_samples)
         flat = lambda t: t.reshape(B * R, *t.shape[2:])  # noqa: E731
         points, step, valid, depth = sample_along_rays(
-            flat(near), flat(far), flat(hit), self.to_unit, flat(origins), flat(directions), self.occupancy, self.candidates, S, jitter
+            flat(near), flat(far), flat(hit), self.box_min, self.box_max, flat(origins), flat(directions), self.occupancy, self.candidates, S, jitter
         )  # [B*R, S, ...]
         sigma = torch.zeros(B * R, S)
         rgb = torch.zeros(B * R, S, 3)
@@ -200,16 +204,18 @@ class AvatarModel(nn.Module):
     def _head_only(self, pose: torch.Tensor, code: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Premultiplied head colour [R, 3] and opacity [R] for pixels uv [R, 2].
 
-        Two rounds, front half of each ray's samples first: rays already opaque (transmittance below
-        `termination`) skip the back half (early ray termination, batched).
+        Two rounds, each ray's first `first_round` samples first: rays already opaque (transmittance
+        below `termination`) skip the rest (early ray termination, batched).
         """
         origins, directions = camera_rays(pose[None], self.spec.camera, uv[None])
         origins, directions = origins[0], directions[0]  # [R, 3]
         near, far, hit = intersect_box(origins, directions, self.box_min, self.box_max)
-        points, step, valid, depth = sample_along_rays(near, far, hit, self.to_unit, origins, directions, self.occupancy, self.candidates, self.render_samples, False)
+        points, step, valid, depth = sample_along_rays(
+            near, far, hit, self.box_min, self.box_max, origins, directions, self.occupancy, self.candidates, self.render_samples, False, front=self.render_front
+        )
         sigma = torch.zeros(valid.shape)
         rgb = torch.zeros(*valid.shape, 3)
-        half = max(1, valid.shape[1] // 2)
+        half = max(1, min(self.first_round, valid.shape[1]))
         front = valid.clone()
         front[:, half:] = False
         sigma, rgb = self._evaluate(points, code, front, sigma, rgb)

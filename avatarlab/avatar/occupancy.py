@@ -79,21 +79,30 @@ def sample_along_rays(
     near: torch.Tensor,
     far: torch.Tensor,
     hit: torch.Tensor,
-    to_unit: Callable[[torch.Tensor], torch.Tensor],
+    box_min: torch.Tensor,
+    box_max: torch.Tensor,
     origins: torch.Tensor,
     directions: torch.Tensor,
     grid: OccupancyGrid | None,
     candidates: int,
     max_samples: int,
     jitter: bool,
+    front: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Samples for R rays (all inputs flat: near/far/hit [R], origins/directions [R, 3]).
 
-    Returns unit-box points [R, S, 3], step lengths [R, S], validity [R, S] (bool), depths [R, S],
-    with S = max_samples; invalid slots are to be given zero density.
+    Returns unit-box points (box_min -> 0, box_max -> 1) [R, S, 3], step lengths [R, S], validity [R, S] (bool), depths [R, S],
+    with S = max_samples; invalid slots are to be given zero density. With `front`, the first S occupied
+    candidates are kept at full resolution (the visible surface comes first; for rendering with early
+    termination) instead of every k-th over the whole ray.
     """
     R = near.shape[0]
     length = (far - near).clamp_min(0.0)
+    span = box_max - box_min
+
+    def to_unit(points: torch.Tensor) -> torch.Tensor:
+        return ((points - box_min) / span).clamp(0.0, 1.0)
+
     if grid is None or not bool(grid.initialised):
         # warm-up: stratified samples over the whole box segment
         offsets = torch.rand(R, max_samples) if jitter else torch.full((R, max_samples), 0.5)
@@ -103,12 +112,18 @@ def sample_along_rays(
     else:
         offsets = torch.rand(R, candidates) if jitter else torch.full((R, candidates), 0.5)
         t_all = near[:, None] + length[:, None] * (torch.arange(candidates)[None] + offsets) / candidates  # [R, M]
-        points_all = to_unit(origins[:, None, :] + directions[:, None, :] * t_all[..., None])  # [R, M, 3]
-        occupied = grid.lookup(points_all) & hit[:, None]  # [R, M]
+        # occupancy lookups in unit-box coordinates, straight from the rays (cheaper than whole points)
+        unit_origin, unit_step = (origins - box_min) / span, directions / span  # [R, 3], no clamping
+        g = grid.resolution
+        cell = torch.zeros(R, candidates, dtype=torch.int32)
+        for axis, weight in enumerate((1, g, g * g)):
+            coordinate = torch.addcmul(unit_origin[:, axis : axis + 1], unit_step[:, axis : axis + 1], t_all)  # [R, M]
+            cell += (coordinate * g).clamp_(0, g - 1).to(torch.int32) * weight
+        occupied = grid.occupied[cell] & hit[:, None]  # [R, M]
         rank = occupied.cumsum(1) - 1  # 0-based rank of each occupied candidate
         count = rank[:, -1] + 1  # occupied candidates per ray
-        stride = ((count + max_samples - 1) // max_samples).clamp_min(1)  # > 1 only where more than S are occupied
-        keep = occupied & (rank % stride[:, None] == 0)
+        stride = torch.ones_like(count) if front else ((count + max_samples - 1) // max_samples).clamp_min(1)  # > 1 only where more than S are occupied
+        keep = occupied & (rank % stride[:, None] == 0) & (rank // stride[:, None] < max_samples)
         ray_idx, cand_idx = keep.nonzero(as_tuple=True)
         slot = rank[ray_idx, cand_idx] // stride[ray_idx]
         t = torch.zeros(R, max_samples)

@@ -61,7 +61,7 @@ def test_hash_levels_really_hash() -> None:
     res, size = LAYOUT_3D.resolutions[level], LAYOUT_3D.table_sizes[level]
     cell = [math.floor(v * float(LAYOUT_3D.scales[level]) + 0.5) for v in (0.9, 0.7, 0.3)]
     expected = (cell[0] * 1 ^ (cell[1] * 2654435761) & 0xFFFFFFFF ^ (cell[2] * 805459861) & 0xFFFFFFFF) % size
-    assert int(rows[0, level, 0]) - LAYOUT_3D.offsets[level] == expected
+    assert int(rows[level, 0, 0]) - LAYOUT_3D.offsets[level] == expected
     assert res**3 > size
 
 

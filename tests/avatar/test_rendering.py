@@ -62,12 +62,12 @@ def test_occupancy_grid_and_sampler() -> None:
     origins = torch.tensor([[0.5, 0.5, -1.0]]).repeat(R, 1) + torch.randn(R, 3) * torch.tensor([0.05, 0.05, 0.0])
     directions = torch.tensor([[0.0, 0.0, 1.0]]).repeat(R, 1)
     near, far, hit = intersect_box(origins, directions, torch.zeros(3), torch.ones(3))
-    points, step, valid, depth = sample_along_rays(near, far, hit, lambda p: p.clamp(0, 1), origins, directions, grid, 64, 8, jitter=True)
+    points, step, valid, depth = sample_along_rays(near, far, hit, torch.zeros(3), torch.ones(3), origins, directions, grid, 64, 8, jitter=True)
     assert points.shape == (R, 8, 3) and valid.any()
     assert bool(grid.lookup(points[valid]).all())  # every kept sample is in an occupied cell
     assert torch.all(step[~valid] == 0)
     warm = OccupancyGrid(resolution=8)
-    points, step, valid, depth = sample_along_rays(near, far, hit, lambda p: p.clamp(0, 1), origins, directions, warm, 64, 8, jitter=False)
+    points, step, valid, depth = sample_along_rays(near, far, hit, torch.zeros(3), torch.ones(3), origins, directions, warm, 64, 8, jitter=False)
     assert bool(valid.all()) and torch.all(depth >= near[:, None]) and torch.all(depth <= far[:, None])  # warm-up: stratified over the box
 
 

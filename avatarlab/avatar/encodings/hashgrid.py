@@ -9,29 +9,33 @@ from avatarlab.avatar.encodings.layout import PRIMES, UINT32, GridLayout
 
 
 class _Interpolate(torch.autograd.Function):
-    """out[l, n] = sum_c weights[c, l, n] * table[rows[c, l, n]]; backward scatter-adds with bincount."""
+    """out[l, n] = sum_c weights[l, n, c] * table[rows[l, n, c]].
+
+    Forward: one fused gather-and-weighted-sum (embedding_bag). Backward: a weighted bincount per
+    feature for the table (the fastest deterministic scatter-add on CPU), a gather for the weights.
+    """
 
     @staticmethod
     def forward(ctx, table: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        corners, levels, n = rows.shape
-        values = table.index_select(0, rows.reshape(-1)).view(corners, levels, n, -1)  # [C, L, N, F]
-        ctx.save_for_backward(rows, weights, values if ctx.needs_input_grad[2] else None)
+        levels, n, corners = rows.shape
+        out = nn.functional.embedding_bag(rows.view(-1, corners), table, per_sample_weights=weights.reshape(-1, corners).to(table.dtype), mode="sum")
+        ctx.save_for_backward(table if ctx.needs_input_grad[2] else None, rows, weights)
         ctx.table_shape = table.shape
-        return (values * weights[..., None]).sum(0)  # [L, N, F]
+        return out.view(levels, n, -1)  # [L, N, F]
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, None, torch.Tensor | None]:  # type: ignore[override]
-        rows, weights, values = ctx.saved_tensors
+        table, rows, weights = ctx.saved_tensors
         grad_table = grad_weights = None
         if ctx.needs_input_grad[0]:
             flat_rows = rows.reshape(-1)
             size, features = ctx.table_shape
-            # per-feature weighted bincount: the fastest deterministic scatter-add on CPU
             grad_table = torch.stack(
-                [torch.bincount(flat_rows, weights=(weights * grad_out[None, :, :, f]).reshape(-1), minlength=size) for f in range(features)], dim=1
+                [torch.bincount(flat_rows, weights=(weights * grad_out[:, :, None, f]).reshape(-1), minlength=size) for f in range(features)], dim=1
             ).to(grad_out.dtype)  # [rows, F]
         if ctx.needs_input_grad[2]:
-            grad_weights = (values * grad_out[None]).sum(-1)  # [C, L, N]
+            values = table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)  # [L, N, C, F]
+            grad_weights = (values * grad_out[:, :, None, :]).sum(-1)  # [L, N, C]
         return grad_table, None, grad_weights
 
 
@@ -85,7 +89,7 @@ class HashGrid(nn.Module):
         return self.layout.output_dim
 
     def corner_indices(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flat table rows [2^d, L, N] (int32) and interpolation weights [2^d, L, N] for x [N, d] in [0, 1].
+        """Flat table rows [L, N, 2^d] (int32) and interpolation weights [L, N, 2^d] for x [N, d] in [0, 1].
 
         Level-major [L, N] planes throughout (contiguous, as tcnn's per-level kernel blocks). Corner c
         takes the upper vertex on axis i when bit i of c is set (tcnn's order). Dense indices add, hash
@@ -99,28 +103,33 @@ class HashGrid(nn.Module):
         cell = torch.floor(pos)
         frac = pos - cell  # differentiable in x: d frac / dx = scale
         low = cell.detach().to(torch.int32)  # [d, L, N]
+        n = x.shape[0]
+        one_minus = 1.0 - frac
+        factors = [(one_minus[dim], frac[dim]) for dim in range(d)]  # per axis: weight of the lower, upper vertex
+        rows = torch.empty((L, n, 1 << d), dtype=torch.int32)
         dense_base = sum(low[dim, :k] * self.strides32[:k, dim : dim + 1] for dim in range(d)) if k > 0 else None  # [k, N]
         terms = [(low[dim, k:] * self.primes32[dim], (low[dim, k:] + 1) * self.primes32[dim]) for dim in range(d)] if k < L else []
-        weights, rows = [], []
+        # combine axes 0 and 1 once (4 pairs), then axis 2: fewer passes than corner by corner
+        pair_weights = {(b0, b1): factors[0][b0] * factors[1][b1] for b0 in (0, 1) for b1 in (0, 1)}
+        pair_hashes = {(b0, b1): terms[0][b0] ^ terms[1][b1] for b0 in (0, 1) for b1 in (0, 1)} if terms else {}
+        weights = []
         for corner in range(1 << d):
             bits = [(corner >> dim) & 1 for dim in range(d)]
-            w = None
-            for dim, bit in enumerate(bits):
-                factor = frac[dim] if bit else 1.0 - frac[dim]
-                w = factor if w is None else w * factor
+            w = pair_weights[(bits[0], bits[1])]
+            if d == 3:
+                w = w * factors[2][bits[2]]
             weights.append(w)
-            parts = []
             if k > 0:
                 index = dense_base + self.dense_corner_offsets[:, corner : corner + 1]  # [k, N]
                 size = self.table_sizes32[:k, None]
-                parts.append(torch.where(index >= size, index - size, index))  # edge vertices alias, as in tcnn
+                rows[:k, :, corner] = torch.where(index >= size, index - size, index)  # edge vertices alias, as in tcnn
             if k < L:
-                h = terms[0][bits[0]]
-                for dim in range(1, d):
-                    h = h ^ terms[dim][bits[dim]]
-                parts.append(h & self.hash_masks32[:, None])  # [L - k, N]
-            rows.append(torch.cat(parts, 0) if len(parts) > 1 else parts[0])
-        return torch.stack(rows) + self.offsets32[None, :, None], torch.stack(weights)  # [C, L, N] each
+                h = pair_hashes[(bits[0], bits[1])]
+                if d == 3:
+                    h = h ^ terms[2][bits[2]]
+                rows[k:, :, corner] = h & self.hash_masks32[:, None]  # [L - k, N]
+        rows += self.offsets32[:, None, None]
+        return rows, torch.stack(weights, dim=-1)  # [L, N, C] each
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, d] in [0, 1] -> features [N, L * F] (level-major)."""
