@@ -111,6 +111,8 @@ def generate_corpus(
                 log.info("%d/%d turns (%.0f s)", index + 1, n_turns, time.perf_counter() - started)
         for split, items in turns.items():
             write_corpus(tmp / f"{split}.jsonl", items)
+        if (out / "cache").is_dir():  # embeddings are keyed by text: still valid for a rebuilt corpus
+            (out / "cache").rename(tmp / "cache")
         manifest: dict[str, Any] = {
             "complete": True,
             "params": params,

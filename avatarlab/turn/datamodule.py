@@ -28,18 +28,27 @@ def to_tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for name, v in batch.items()}
 
 
-class RandomBatches(IterableDataset):
-    """An endless stream of batches: ticks drawn uniformly, a reference prefix drawn for each."""
+def tick_weights(tables: TurnTables, focus: float, zone_s: float = 0.5) -> np.ndarray:
+    """Sampling weight per tick: 1, plus `focus` inside the first `zone_s` of a pause after a word
+    (where the end decision is made)."""
+    pause = tables.tick[:, 0]  # seconds since the newest known word ended
+    zone = (pause > 0) & (pause <= zone_s)
+    return 1.0 + focus * zone
 
-    def __init__(self, tables: TurnTables, batch_size: int, p_same: float, seed: int) -> None:
+
+class RandomBatches(IterableDataset):
+    """An endless stream of batches: ticks drawn by weight, a reference prefix drawn for each."""
+
+    def __init__(self, tables: TurnTables, batch_size: int, p_same: float, seed: int, weights: np.ndarray | None = None) -> None:
         self.tables, self.batch_size, self.p_same, self.seed = tables, batch_size, p_same, seed
+        w = np.ones(len(tables.step)) if weights is None else np.asarray(weights, np.float64)
+        self.cdf = np.cumsum(w) / w.sum()
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
-        n = len(self.tables.step)
         while True:
-            idx = rng.integers(0, n, self.batch_size)
+            idx = np.minimum(np.searchsorted(self.cdf, rng.random(self.batch_size)), len(self.cdf) - 1)
             k = self.tables.step_k[idx].astype(np.int64)
             yield to_tensors(self.tables.batch(idx, sample_reference(k, self.p_same, rng)))
 
@@ -53,16 +62,19 @@ class TurnDataModule(L.LightningDataModule):
         word_delay_s: how long after a word ends it is known (ASR latency; 0 = at its end).
         p_same_ref: share of samples whose reference prefix is the current prefix (no draft).
         val_samples: fixed validation (tick, reference) pairs.
+        pause_focus: extra sampling weight of ticks early in a pause (0: uniform over ticks).
     """
 
     def __init__(self, corpus_dir: str, train_file: str = "train.jsonl", val_file: str = "val.jsonl", batch_size: int = 512,
                  val_samples: int = 40000, val_batch_size: int = 4096, tail_s: float = 1.5, word_delay_s: float = 0.0,
-                 p_same_ref: float = 0.4, window_words: int = 24, quantize_embedder: bool = True, seed: int = 0) -> None:
+                 p_same_ref: float = 0.4, window_words: int = 24, quantize_embedder: bool = True, seed: int = 0,
+                 pause_focus: float = 0.0) -> None:
         super().__init__()
         self.corpus_dir = Path(corpus_dir)
         self.train_file, self.val_file = train_file, val_file
         self.batch_size, self.val_samples, self.val_batch_size = batch_size, val_samples, val_batch_size
         self.tail_s, self.word_delay_s, self.p_same_ref, self.seed = tail_s, word_delay_s, p_same_ref, seed
+        self.pause_focus = pause_focus
         self.feature_spec = FeatureSpec(window_words=window_words, quantize_embedder=quantize_embedder)
         self.train: TurnTables | None = None
         self.val: TurnTables | None = None
@@ -90,7 +102,8 @@ class TurnDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train is not None
-        return DataLoader(RandomBatches(self.train, self.batch_size, self.p_same_ref, self.seed), batch_size=None)
+        weights = tick_weights(self.train, self.pause_focus) if self.pause_focus > 0 else None
+        return DataLoader(RandomBatches(self.train, self.batch_size, self.p_same_ref, self.seed, weights), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self._val_batches, batch_size=None)

@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 
 def evaluate(bundle: str | Path, corpus: str | Path, out: str | Path, policy: dict[str, Any] | None = None, silence_timeout_s: float = 0.7,
              tail_s: float = 1.5, word_delay_s: float = 0.0, llm_first_words_s: float = 0.3, limit: int | None = None,
-             threads: int = 1) -> dict[str, Any]:
+             threads: int = 1, streaming: bool = False) -> dict[str, Any]:
     """Replay the corpus; return and write the figures of the predictor's policy and both baselines.
 
-    `policy` overrides thresholds of the policy stored in the bundle."""
+    `policy` overrides thresholds of the policy stored in the bundle; `streaming` replays tick by tick
+    through the live update path (same figures, slower)."""
     corpus = Path(corpus)
     turns = read_corpus(corpus, check_audio=True)
     if limit:
@@ -53,7 +54,7 @@ def evaluate(bundle: str | Path, corpus: str | Path, out: str | Path, policy: di
         traces: list[Trace] = []
         for i, turn in enumerate(turns, 1):
             audio = load_turn_audio(turn, predictor.spec.prosody.sample_rate)
-            traces.append(replay(turn, audio, predictor, policies, tail_s, word_delay_s))
+            traces.append(replay(turn, audio, predictor, policies, tail_s, word_delay_s, streaming))
             if i % 100 == 0:
                 log.info("replayed %d/%d turns (%.0f s)", i, len(turns), time.perf_counter() - started)
                 cache.save()
@@ -75,6 +76,7 @@ def evaluate(bundle: str | Path, corpus: str | Path, out: str | Path, policy: di
         "silence_timeout_s": silence_timeout_s,
         "word_delay_s": word_delay_s,
         "llm_first_words_s": llm_first_words_s,
+        "streaming": streaming,
         "seconds": round(time.perf_counter() - started, 1),
         "rows": rows,
     }
@@ -108,7 +110,7 @@ def main(cfg: DictConfig) -> None:
     policy = OmegaConf.to_container(cfg.policy, resolve=True)
     assert isinstance(policy, dict)
     run_cli(lambda: evaluate(cfg.bundle, cfg.corpus, cfg.out, policy, cfg.silence_timeout_s, cfg.tail_s, cfg.word_delay_s,
-                             cfg.llm_first_words_s, cfg.limit, cfg.threads))
+                             cfg.llm_first_words_s, cfg.limit, cfg.threads, cfg.streaming))
 
 
 if __name__ == "__main__":

@@ -17,14 +17,15 @@ from avatarlab.turn.format import Word
 from avatarlab.turn.lexical import N_CATEGORIES, N_LATE, categories, syllables
 from avatarlab.turn.prosody import FrameTrack, ProsodySpec
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 4
 FRAME_RATE = 100  # frames (and replay ticks) per second
 
 WORD_NAMES = (
     "log_words", "rate", "duration", "duration_per_syllable", "lengthening", "gap_before", "pauses_so_far",
     "f0_slope_end", "f0_end", "f0_word", "f0_range", "f0_rise_end", "f0_fall", "f0_min_position", "voiced_fraction",
     "has_f0", "db_word", "db_end", "db_slope", "question_start",
-) + tuple(f"last_{i}" for i in range(N_CATEGORIES)) + tuple(f"prev_{i}" for i in range(N_CATEGORIES))
+) + tuple(f"contour_f0_{i}" for i in range(10)) + tuple(f"contour_db_{i}" for i in range(10)) + tuple(f"last_{i}" for i in range(N_CATEGORIES)) + tuple(f"prev_{i}" for i in range(N_CATEGORIES))
+N_PROSODY = 40  # word features before the lexical categories
 TICK_NAMES = ("pause", "pause_sqrt", "silence", "silence_sqrt", "speech_10", "speech_30", "voiced_10", "db_now")
 PAIR_NAMES = ("same", "words_after", "cosine") + tuple(f"late_{i}" for i in range(N_LATE)) + tuple(f"first_after_{i}" for i in range(N_LATE))
 WORD_DIM, TICK_DIM, PAIR_DIM = len(WORD_NAMES), len(TICK_NAMES), len(PAIR_NAMES)
@@ -96,9 +97,11 @@ def word_features(track: FrameTrack, words: Sequence[Word], tokens: Sequence[str
         voiced = track.voiced[first:last]
         times = np.arange(first, last, dtype=np.float64) / FRAME_RATE
         if voiced.sum() >= 3:
-            # semitones of the voiced frames, median-filtered against YIN's octave slips
-            st = median_filter(track.semitone[first:last][voiced].astype(np.float64), size=5, mode="nearest")
-            tv = times[voiced]
+            # semitones of the voiced frames: drop YIN's octave slips (far from the word's median), smooth
+            raw = track.semitone[first:last][voiced].astype(np.float64)
+            ok = np.abs(raw - np.median(raw)) <= 7.0
+            st = median_filter(raw[ok], size=5, mode="nearest") if ok.sum() >= 3 else raw
+            tv = times[voiced][ok] if ok.sum() >= 3 else times[voiced]
             end = float(np.mean(st[-4:]))
             low = int(np.argmin(st))
             tail = tv >= tv[-1] - 0.15
@@ -110,16 +113,47 @@ def word_features(track: FrameTrack, words: Sequence[Word], tokens: Sequence[str
             f[12] = min((np.max(st[: low + 1]) - st[low]) / 6.0, 3.0)
             f[13] = low / max(1, len(st) - 1)
             f[15] = 1.0
+        voiced_at = np.flatnonzero(voiced)
+        anchor = first + int(voiced_at[-1]) + 1 if len(voiced_at) else last  # the word's last voiced frame
+        f[20:40] = _contour(track, anchor, speaker, peak)
         f[14] = float(voiced.mean())
         db = track.db[first:last].astype(np.float64)
         f[16] = np.clip((db.mean() - peak) / 20.0, -4, 1)
         f[17] = np.clip((db[-5:].mean() - peak) / 20.0, -4, 1)
         f[18] = np.clip(_slope(db, times) / 100.0, -3, 3)
     f[19] = float(_question_start(tokens[:k]))
-    f[20 : 20 + N_CATEGORIES] = categories(tokens[i])
+    f[N_PROSODY : N_PROSODY + N_CATEGORIES] = categories(tokens[i])
     if i > 0:
-        f[20 + N_CATEGORIES :] = categories(tokens[i - 1])
+        f[N_PROSODY + N_CATEGORIES :] = categories(tokens[i - 1])
     return f
+
+
+def _contour(track: FrameTrack, last: int, speaker: float, peak: float, frames: int = 30, points: int = 10) -> np.ndarray:
+    """[2 * points]: pitch (semitones re the speaker's mean, /6) and level (dB re peak, /20) over the
+    `frames` before frame `last` (the newest word's last voiced frame, so that a final voiceless
+    consonant does not hide the pitch movement), averaged in `points` groups; pitch gaps are filled from
+    neighbours."""
+    lo = max(0, last - frames)
+    st = track.semitone[lo:last].astype(np.float64)
+    voiced = track.voiced[lo:last]
+    db = track.db[lo:last].astype(np.float64)
+    if len(st) < frames:  # the stream is younger than the window: pad at its start
+        pad = frames - len(st)
+        st, voiced, db = np.r_[np.full(pad, np.nan), st], np.r_[np.zeros(pad, bool), voiced], np.r_[np.full(pad, db[0] if len(db) else peak - 80), db]
+    pitch = np.where(voiced, st, np.nan)
+    good = np.isfinite(pitch)
+    if good.sum() >= 3:
+        median = np.median(pitch[good])
+        good &= np.abs(pitch - median) <= 7.0
+    if good.sum() >= 1:
+        idx = np.arange(frames)
+        pitch = np.interp(idx, idx[good], pitch[good])  # fill gaps (and ends) from the nearest voiced frames
+        pitch = np.clip((pitch - speaker) / 6.0, -3, 3)
+    else:
+        pitch = np.zeros(frames)
+    level = np.clip((db - peak) / 20.0, -4, 1)
+    group = frames // points
+    return np.r_[pitch.reshape(points, group).mean(axis=1), level.reshape(points, group).mean(axis=1)].astype(np.float32)  # [2 * points]
 
 
 _OPENING = frozenset({"so", "well", "um", "uh", "okay", "hey", "oh", "alright", "listen", "you", "know", "what"})

@@ -34,8 +34,8 @@ class ScriptOptions:
     p_hold: float = 0.35
     p_second_ending: float = 0.15
     hold_s: tuple[float, float] = (0.3, 1.2)
-    comma_gap_s: tuple[float, float] = (0.05, 0.28)
-    sentence_gap_s: tuple[float, float] = (0.08, 0.3)
+    comma_gap_s: tuple[float, float] = (0.04, 0.22)
+    sentence_gap_s: tuple[float, float] = (0.05, 0.2)
 
 
 @dataclass
@@ -196,7 +196,7 @@ def random_voice(rng: np.random.Generator) -> Voice:
     bases = ("en-us", "en-us", "en", "en-gb-x-rp", "en-029", "en-gb-scotland", "en-us-nyc")
     variants = ("", "", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2", "+f3", "+f4", "+f5", "+klatt", "+klatt4")
     name = bases[int(rng.integers(len(bases)))] + variants[int(rng.integers(len(variants)))]
-    return Voice(name=name, rate=int(rng.integers(140, 211)), pitch=int(rng.integers(30, 71)), range=int(rng.integers(30, 86)))
+    return Voice(name=name, rate=int(rng.integers(140, 211)), pitch=int(rng.integers(40, 76)), range=int(rng.integers(30, 86)))
 
 
 def render(script: Script, synth: EspeakSynthesizer, voice: Voice, rng: np.random.Generator, options: RenderOptions) -> tuple[np.ndarray, list[Word]]:

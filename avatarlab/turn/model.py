@@ -24,6 +24,8 @@ class TurnModelConfig:
     emb_proj: int = 64
     hidden: int = 128
     dropout: float = 0.1
+    emb_dropout: float = 0.0  # training only: share of samples whose prefix embeddings are hidden (stability head)
+    end_emb_dropout: float = 0.0  # the same for the end head
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -48,10 +50,26 @@ class TurnModel(nn.Module):
         self.end_head = _mlp(c.emb_proj + c.word_dim + c.tick_dim, c.hidden, c.dropout)
         self.stable_head = _mlp(3 * c.emb_proj + c.word_dim + c.pair_dim, c.hidden, c.dropout)
 
-    def forward(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor,
-                pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _hide(self, p: float, *embs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """In training, zero the embeddings of a share p of the samples, so the heads also learn to read
+        prosody and lexical cues rather than memorising sentences."""
+        if not self.training or p <= 0:
+            return embs
+        keep = (torch.rand(embs[0].shape[0], 1, device=embs[0].device) >= p).to(embs[0].dtype)  # [B, 1]
+        return tuple(e * keep for e in embs)
+
+    def end_logit(self, cur_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor) -> torch.Tensor:
+        """[B] from the current prefix only (no reference, no pair features)."""
+        (cur_emb,) = self._hide(self.config.end_emb_dropout, cur_emb)
+        return self.end_head(torch.cat([self.proj(cur_emb), word, tick], dim=-1)).squeeze(-1)
+
+    def stable_logit(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+        """[B] for the reference prefix given the current one (no tick features)."""
+        cur_emb, ref_emb = self._hide(self.config.emb_dropout, cur_emb, ref_emb)
         cur = self.proj(cur_emb)  # [B, P]
         ref = self.proj(ref_emb)  # [B, P]
-        end = self.end_head(torch.cat([cur, word, tick], dim=-1)).squeeze(-1)  # [B]
-        stable = self.stable_head(torch.cat([cur, ref, cur - ref, word, pair], dim=-1)).squeeze(-1)  # [B]
-        return end, stable
+        return self.stable_head(torch.cat([cur, ref, cur - ref, word, pair], dim=-1)).squeeze(-1)
+
+    def forward(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor,
+                pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.end_logit(cur_emb, word, tick), self.stable_logit(cur_emb, ref_emb, word, pair)

@@ -57,8 +57,10 @@ class TurnPredictor:
             raise BundleError(f"{path} does not fit this avatarlab's turn predictor ({e})", "re-export the run with this version: python -m avatarlab.export run=RUN_DIR out=DIR") from e
         return cls(model, spec, embed or PrefixEmbedder(quantize=spec.quantize_embedder))
 
-    def reset(self) -> None:
-        self.track = FrameTrack(self.spec.prosody)
+    def reset(self, track: FrameTrack | None = None) -> None:
+        """Start a new turn. A complete `track` (FrameTrack.from_audio of the whole turn) may be given
+        for offline replay: every feature still reads only frames that have ended by its time."""
+        self.track = track if track is not None else FrameTrack(self.spec.prosody)
         self.words: list[Word] = []
         self.tokens: list[str] = []
         self.pending: list[Word] = []
@@ -95,6 +97,32 @@ class TurnPredictor:
         for i in range(len(self._word_feats), len(self.words)):
             self._word_feats.append(word_features(self.track, self.words, self.tokens, i))
             self._embs.append(np.asarray(self.embed(prefix_text(self.tokens, i + 1, self.spec.window_words)), np.float32))
+
+    @torch.inference_mode()
+    def end_probabilities(self, steps: np.ndarray, words: np.ndarray) -> np.ndarray:
+        """p_end at many ticks at once (offline replay): `words[i]` words known at tick `steps[i]` (>= 1).
+
+        The end head reads neither the reference prefix nor pair features, so this equals update()."""
+        self._catch_up()
+        k = np.asarray(words, np.int64)
+        ends = np.array([w.end for w in self.words])
+        tick = tick_features(self.track, np.asarray(steps, np.int64), ends[k - 1])
+        emb = np.stack(self._embs)[k - 1]  # [S, 384]
+        word = np.stack(self._word_feats)[k - 1]
+        logit = self.model.end_logit(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
+        return torch.sigmoid(logit).numpy()
+
+    @torch.inference_mode()
+    def stable_probability(self, reference: int, words: int) -> float:
+        """p_stable of a `reference`-word prefix once `words` words are known (offline replay; equals update())."""
+        self._catch_up()
+        r, k = np.array([reference]), np.array([words])
+        first_after = self._word_cues[reference][None] if reference < words else np.zeros((1, N_LATE), np.float32)
+        pair = pair_features(r, k, self._embs[reference - 1][None], self._embs[words - 1][None], self._cues[reference][None],
+                             self._cues[words][None], first_after)
+        logit = self.model.stable_logit(torch.from_numpy(self._embs[words - 1][None]), torch.from_numpy(self._embs[reference - 1][None]),
+                                        torch.from_numpy(self._word_feats[words - 1][None]), torch.from_numpy(pair))
+        return float(torch.sigmoid(logit).item())
 
     @torch.inference_mode()
     def update(self, t: float, references: Sequence[int | None] | None = None) -> Prediction | list[Prediction]:

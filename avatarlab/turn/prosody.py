@@ -1,4 +1,4 @@
-"""Causal prosody frames at 100 Hz: energy, pitch (librosa's YIN) and voicing, offline or streamed.
+"""Causal prosody frames at 100 Hz: energy, pitch (librosa's YIN) and periodicity, offline or streamed.
 
 Frame k describes the audio that ends at (k + 1) * hop samples, so every value depends only on audio
 already heard. Computing a whole turn at once and pushing it 10 ms at a time give the same arrays.
@@ -20,18 +20,22 @@ class ProsodySpec:
     hop: int = 160
     pitch_window: int = 1024
     energy_window: int = 400
-    fmin: float = 65.0
+    fmin: float = 45.0
     fmax: float = 400.0
     floor_margin_db: float = 10.0
     peak_margin_db: float = 30.0
-    max_zcr: float = 0.25
+    periodicity_window: int = 320
+    min_periodicity: float = 0.3
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
 def frame_values(audio: np.ndarray, first: int, count: int, spec: ProsodySpec) -> np.ndarray:
-    """[count, 3] (dB, f0 Hz, zero-crossing rate) for frames first..first+count-1 of `audio`.
+    """[count, 3] (dB, f0 Hz, periodicity) for frames first..first+count-1 of `audio`.
+
+    Periodicity is the normalised correlation of the frame with itself one YIN period later: near 1 for
+    voiced speech, low for noise, fricatives and octave slips.
 
     `audio` starts at sample 0 of the stream; samples before 0 count as silence.
     """
@@ -45,15 +49,22 @@ def frame_values(audio: np.ndarray, first: int, count: int, spec: ProsodySpec) -
     frames = librosa.util.frame(y, frame_length=win, hop_length=hop)[:, :count]  # [win, count]
     tail = frames[-spec.energy_window :]  # [energy_window, count]: the last 25 ms of each frame
     db = 10.0 * np.log10(np.mean(tail.astype(np.float64) ** 2, axis=0) + 1e-10)
-    zcr = np.mean(np.abs(np.diff(np.signbit(tail), axis=0)), axis=0)
     f0 = librosa.yin(y, fmin=spec.fmin, fmax=spec.fmax, sr=spec.sample_rate, frame_length=win, hop_length=hop, center=False)[:count]
-    return np.stack([db, f0, zcr], axis=1).astype(np.float32)
+    span = spec.periodicity_window
+    period = np.clip(np.round(spec.sample_rate / np.maximum(f0, 1.0)).astype(np.int64), 1, win - span)  # [count]
+    cols = np.arange(count)
+    now = frames[win - span :, :]  # [span, count]: the frame's end
+    before = frames[win - span - period[None, :] + np.arange(span)[:, None], cols]  # one period earlier
+    num = np.sum(now * before, axis=0, dtype=np.float64)
+    den = np.sqrt(np.sum(now.astype(np.float64) ** 2, axis=0) * np.sum(before.astype(np.float64) ** 2, axis=0)) + 1e-12
+    periodicity = num / den
+    return np.stack([db, f0, periodicity], axis=1).astype(np.float32)
 
 
 class FrameTrack:
     """Growing per-frame arrays for one stream, with running statistics that look only backwards.
 
-    Arrays (index = frame): db, f0, zcr, peak (running max dB), floor (running min dB), speech (bool),
+    Arrays (index = frame): db, f0, periodicity, peak (running max dB), floor (running min dB), speech (bool),
     voiced (bool), semitone (f0 in semitones re 100 Hz, NaN where unvoiced); running sums that make
     window statistics O(1): speech_cum, voiced_cum, semitone_sum, semitone_count, db_cum (through frame k), and
     last_speech (the latest speech frame <= k, or -1).
@@ -66,7 +77,7 @@ class FrameTrack:
         self._received = 0
         self.n = 0
         cap = 1024
-        self._data: dict[str, np.ndarray] = {name: np.zeros(cap, np.float32) for name in ("db", "f0", "zcr", "peak", "floor", "semitone")}
+        self._data: dict[str, np.ndarray] = {name: np.zeros(cap, np.float32) for name in ("db", "f0", "periodicity", "peak", "floor", "semitone")}
         self._data.update({name: np.zeros(cap, np.float64) for name in ("speech_cum", "voiced_cum", "semitone_sum", "semitone_count", "db_cum")})
         self._data["last_speech"] = np.zeros(cap, np.int64)
         self._flags = {name: np.zeros(cap, bool) for name in ("speech", "voiced")}
@@ -115,7 +126,7 @@ class FrameTrack:
                     grown = np.zeros(cap, arr.dtype)
                     grown[: self.n] = arr[: self.n]
                     store[name] = grown
-        db, f0, zcr = values[:, 0], values[:, 1], values[:, 2]
+        db, f0, periodicity = values[:, 0], values[:, 1], values[:, 2]
         prev_peak = self._data["peak"][self.n - 1] if self.n else -np.inf
         prev_floor = self._data["floor"][self.n - 1] if self.n else np.inf
         # Frames whose energy window reaches before the stream's start carry padding: no statistics.
@@ -123,7 +134,7 @@ class FrameTrack:
         peak = np.maximum.accumulate(np.concatenate([[prev_peak], np.where(whole, db, -np.inf)]))[1:]
         floor = np.minimum.accumulate(np.concatenate([[prev_floor], np.where(whole, db, np.inf)]))[1:]
         speech = whole & (db > np.maximum(floor + spec.floor_margin_db, peak - spec.peak_margin_db))
-        voiced = speech & (zcr < spec.max_zcr) & (f0 > spec.fmin * 1.05) & (f0 < spec.fmax * 0.95)
+        voiced = speech & (periodicity > spec.min_periodicity) & (f0 > spec.fmin * 1.05) & (f0 < spec.fmax * 0.95)
         semitone = np.where(voiced, 12.0 * np.log2(np.maximum(f0, 1.0) / 100.0), np.nan)
         def last(name: str, empty: float) -> float:
             return self._data[name][self.n - 1] if self.n else empty
@@ -138,7 +149,7 @@ class FrameTrack:
         self._data["semitone_sum"][sl] = last("semitone_sum", 0.0) + np.cumsum(st)
         self._data["semitone_count"][sl] = last("semitone_count", 0.0) + np.cumsum(voiced)
         self._data["db_cum"][sl] = last("db_cum", 0.0) + np.cumsum(db.astype(np.float64))
-        for name, arr in (("db", db), ("f0", f0), ("zcr", zcr), ("peak", peak), ("floor", floor), ("semitone", semitone)):
+        for name, arr in (("db", db), ("f0", f0), ("periodicity", periodicity), ("peak", peak), ("floor", floor), ("semitone", semitone)):
             self._data[name][sl] = arr
         self._flags["speech"][sl] = speech
         self._flags["voiced"][sl] = voiced

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avatarlab.turn.features import FRAME_RATE, arrival_step
+from avatarlab.turn.features import FRAME_RATE, arrival_step, tick_features
 from avatarlab.turn.format import Turn
 from avatarlab.turn.policy import Action, Policy
-from avatarlab.turn.predictor import TurnPredictor
+from avatarlab.turn.predictor import Prediction, TurnPredictor
+from avatarlab.turn.prosody import FrameTrack
 
 
 @dataclass
@@ -39,43 +40,91 @@ class Trace:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
-def replay(turn: Turn, audio: np.ndarray, predictor: TurnPredictor, policies: list[Policy], tail_s: float = 1.5,
-           word_delay_s: float = 0.0) -> Trace:
-    """Run one turn; `audio` starts at the turn's time 0 (16 kHz mono)."""
-    hop = predictor.spec.prosody.hop
-    predictor.reset()
-    for policy in policies:
-        policy.reset()
-    arrivals = [arrival_step(w.end, word_delay_s) for w in turn.words]
-    last = min(arrival_step(turn.end, word_delay_s) + int(round(tail_s * FRAME_RATE)), len(audio) // hop)
-    outcomes = {p.name: Outcome(p.name) for p in policies}
-    draft_started: dict[str, float | None] = {p.name: None for p in policies}
-    ts, p_end, silence, words = [], [], [], []
-    next_word = 0
-    for step in range(1, last + 1):
-        predictor.push_audio(audio[(step - 1) * hop : step * hop])
-        while next_word < len(turn.words) and arrivals[next_word] <= step:
-            w = turn.words[next_word]
-            predictor.push_word(w.word, w.start, w.end)
-            next_word += 1
-        t = step / FRAME_RATE
-        preds = predictor.update(t, references=[p.draft for p in policies])
-        if preds[0].words > 0:
-            ts.append(t)
-            p_end.append(preds[0].p_end)
-            silence.append(preds[0].silence)
-            words.append(preds[0].words)
-        for policy, pred in zip(policies, preds):
-            out = outcomes[policy.name]
+class _Recorder:
+    """Feeds predictions to the policies and records what they do."""
+
+    def __init__(self, turn: Turn, policies: list[Policy]) -> None:
+        self.turn, self.policies = turn, policies
+        for policy in policies:
+            policy.reset()
+        self.outcomes = {p.name: Outcome(p.name) for p in policies}
+        self.draft_started: dict[str, float | None] = {p.name: None for p in policies}
+        self.ts: list[float] = []
+        self.p_end: list[float] = []
+        self.silence: list[float] = []
+        self.words: list[int] = []
+
+    def tick(self, preds: list[Prediction]) -> None:
+        first = preds[0]
+        if first.words > 0:
+            self.ts.append(first.t)
+            self.p_end.append(first.p_end)
+            self.silence.append(first.silence)
+            self.words.append(first.words)
+        for policy, pred in zip(self.policies, preds):
+            out = self.outcomes[policy.name]
             decision = policy.step(pred)
             if decision.action is Action.DRAFT:
                 out.drafts += 1
-                draft_started[policy.name] = t
+                self.draft_started[policy.name] = pred.t
             elif decision.action is Action.DISCARD:
                 out.discards += 1
-                draft_started[policy.name] = None
+                self.draft_started[policy.name] = None
             elif decision.action is Action.COMMIT:
-                out.commit_t, out.commit_words, out.reuse = t, decision.words, decision.reuse
+                out.commit_t, out.commit_words, out.reuse = pred.t, decision.words, decision.reuse
                 out.draft = decision.draft
-                out.draft_t = draft_started[policy.name] if decision.draft is not None else None
-    return Trace(turn, np.array(ts), np.array(p_end), np.array(silence), np.array(words), outcomes)
+                out.draft_t = self.draft_started[policy.name] if decision.draft is not None else None
+
+    def trace(self) -> Trace:
+        return Trace(self.turn, np.array(self.ts), np.array(self.p_end), np.array(self.silence), np.array(self.words), self.outcomes)
+
+
+def replay(turn: Turn, audio: np.ndarray, predictor: TurnPredictor, policies: list[Policy], tail_s: float = 1.5,
+           word_delay_s: float = 0.0, streaming: bool = True) -> Trace:
+    """Run one turn; `audio` starts at the turn's time 0 (16 kHz mono).
+
+    streaming=True pushes audio and words tick by tick through TurnPredictor.update, exactly as live.
+    streaming=False computes the same numbers faster: prosody frames for the whole turn at once (each
+    still reads only the past), p_end for all ticks in one batch, p_stable once per (reference, words).
+    """
+    hop = predictor.spec.prosody.hop
+    arrivals = np.array([arrival_step(w.end, word_delay_s) for w in turn.words])
+    last = min(arrival_step(turn.end, word_delay_s) + int(round(tail_s * FRAME_RATE)), len(audio) // hop)
+    rec = _Recorder(turn, policies)
+    if streaming:
+        predictor.reset()
+        next_word = 0
+        for step in range(1, last + 1):
+            predictor.push_audio(audio[(step - 1) * hop : step * hop])
+            while next_word < len(turn.words) and arrivals[next_word] <= step:
+                w = turn.words[next_word]
+                predictor.push_word(w.word, w.start, w.end)
+                next_word += 1
+            rec.tick(predictor.update(step / FRAME_RATE, references=[p.draft for p in policies]))
+        return rec.trace()
+
+    predictor.reset(track=FrameTrack.from_audio(audio[: last * hop], predictor.spec.prosody))
+    for w in turn.words:
+        predictor.push_word(w.word, w.start, w.end)
+    steps = np.arange(1, last + 1)
+    known = np.searchsorted(arrivals, steps, side="right")  # words known at each tick
+    ends = np.array([w.end for w in turn.words])
+    tick = tick_features(predictor.track, steps, np.where(known > 0, ends[np.maximum(known, 1) - 1], np.nan))
+    p_end = np.zeros(len(steps))
+    heard = known > 0
+    if heard.any():
+        p_end[heard] = predictor.end_probabilities(steps[heard], known[heard])
+    stable: dict[tuple[int, int], float] = {}
+    for i, step in enumerate(steps):
+        k = int(known[i])
+        preds = []
+        for policy in policies:
+            if k == 0:
+                preds.append(Prediction(step / FRAME_RATE, 0, 0.0, 0.0, 0, float(tick[i, 2]), float(tick[i, 0])))
+                continue
+            r = min(max(1, policy.draft), k) if policy.draft is not None else k
+            if (r, k) not in stable:
+                stable[(r, k)] = predictor.stable_probability(r, k)
+            preds.append(Prediction(step / FRAME_RATE, k, float(p_end[i]), stable[(r, k)], r, float(tick[i, 2]), float(tick[i, 0])))
+        rec.tick(preds)
+    return rec.trace()

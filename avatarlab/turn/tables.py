@@ -123,8 +123,16 @@ class TurnTables:
         }
 
 
+def _feature_code() -> str:
+    """sha256 of the modules that compute features: a code change invalidates cached tables."""
+    from avatarlab.turn import features, lexical, prosody
+
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (features, lexical, prosody))).hexdigest()
+
+
 def tables_key(corpus_file: Path, spec: FeatureSpec, tail_s: float, word_delay_s: float) -> str:
-    blob = json.dumps({"corpus": sha256_file(corpus_file), "spec": spec.to_dict(), "tail_s": tail_s, "delay": word_delay_s, "v": TABLES_VERSION}, sort_keys=True)
+    blob = json.dumps({"corpus": sha256_file(corpus_file), "spec": spec.to_dict(), "tail_s": tail_s, "delay": word_delay_s,
+                       "code": _feature_code(), "v": TABLES_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

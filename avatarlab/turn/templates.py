@@ -56,7 +56,7 @@ GENERIC_ADDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "request": {
         "thanks": (", thanks", ", thank you", ", thanks a lot", ". Thank you so much", ", thanks in advance"),
-        "tag": (", please", ", if you can", ", when you get a chance", ", if that's okay", ", if you don't mind"),
+        "tag": (", please", ", if you can", ", when you get a chance", ", if that's okay", ", if you don't mind", ", unless it's too much trouble"),
     },
     "list": {
         "thanks": (", thanks", ", thank you"),
@@ -80,7 +80,7 @@ GENERIC_PIVOTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "request": {
         "correction": (", actually never mind", ". Wait, no, cancel that", ", no wait, don't", ", actually, forget it"),
-        "condition": (", but only if it's free", ", unless it's too much trouble", ", but not before noon"),
+        "condition": (", but only if it's free", ", but not before noon", ", but only after lunch"),
     },
     "list": {
         "correction": (", actually scratch all that", ", wait, no, forget the list", ", actually never mind"),
@@ -179,6 +179,34 @@ FAMILIES: tuple[Family, ...] = (
         {"detail": (", on the first try", ", with almost full marks", ", after months of studying")},
         {"contrast": (", but they found a mistake in the grading", ", but I have to retake it anyway"), "correction": (", or wait, that was my practice test",)},
     ),
+    Family(
+        "restaurant_review", "statement",
+        ("the new [Thai|Italian|Mexican|Greek] restaurant on the corner is [excellent|fantastic|really good]", "the waiter ^ was incredibly friendly", "we had ^ the best dinner there {past}"),
+        {},
+        {"detail": (", the dessert was amazing", ", and the prices are fair", ", we'll definitely go back")},
+        {"contrast": (", but the kitchen failed its health inspection", ", but we waited two hours for our food"), "correction": (", well, the food was cold, actually",)},
+    ),
+    Family(
+        "phone_opinion", "statement",
+        ("my new [phone|laptop|tablet|camera] works [perfectly|beautifully|like a dream]", "the battery ^ lasts for days", "I'm really happy ^ with the new {gadget}"),
+        {"gadget": ("phone", "headphones", "watch", "speaker")},
+        {"detail": (", and it was on sale", ", the screen is gorgeous", ", it's so fast")},
+        {"contrast": (", but it broke the next day", ", but I already lost it"), "correction": (", or at least it did until the update",)},
+    ),
+    Family(
+        "neighbour_news", "statement",
+        ("the neighbours finally finished their [renovation|new garden|extension|garage]", "it's been ^ so quiet on our street lately", "the building work ^ next door is done"),
+        {},
+        {"detail": (", and it looks lovely", ", after six long months")},
+        {"contrast": (", but now they're starting another one", ", but the noise starts again tomorrow"), "kidding": (", if only that were true",)},
+    ),
+    Family(
+        "fitness_progress", "statement",
+        ("I ran [five|ten|fifteen] kilometres this morning without stopping", "I've been going ^ to the gym every day", "I lost ^ three kilos this month"),
+        {},
+        {"detail": (", my legs feel great", ", in under an hour", ", my trainer is proud of me")},
+        {"contrast": (", but then I twisted my ankle", ", but I gained it all back at the weekend"), "negation": (", well, I meant to, but I didn't",)},
+    ),
     # ---------------------------------------------------------------- questions
     Family(
         "time_question", "question",
@@ -249,6 +277,34 @@ FAMILIES: tuple[Family, ...] = (
         {},
         {"tag": (", honestly",)},
         {"correction": (", actually don't answer that", ", no, wait, that's a silly question")},
+    ),
+    Family(
+        "train_question", "question",
+        ("which platform does the [express|night|local] train to Boston leave from", "is the train ^ to the airport running {day}", "how long ^ does the train to the coast take"),
+        {},
+        {"tag": (", roughly",)},
+        {"correction": (", actually, I'm taking the bus", ", no wait, I mean the one to Chicago")},
+    ),
+    Family(
+        "money_question", "question",
+        ("how much does a [ticket|coffee|haircut|taxi] cost around here", "is it expensive ^ to live in London", "what's the exchange rate ^ for euros {day}"),
+        {},
+        {"tag": (", approximately",)},
+        {"correction": (", never mind, I found the price online", ", actually, forget it, it's too expensive anyway")},
+    ),
+    Family(
+        "schedule_question", "question",
+        ("when is my [dentist|doctor|hair] appointment", "what's on ^ my calendar {day}", "do I have ^ any meetings {day}"),
+        {},
+        {"tag": (", if you can check",)},
+        {"correction": (", oh wait, I cancelled it", ", never mind, I just checked my diary")},
+    ),
+    Family(
+        "animal_question", "question",
+        ("how long do [elephants|tortoises|parrots|cats] usually live", "what do ^ hedgehogs eat", "why do ^ cats purr"),
+        {},
+        {"tag": (", just wondering",)},
+        {"correction": (", actually, I read about it yesterday", ", no, I mean dogs, not cats")},
     ),
     # ---------------------------------------------------------------- requests
     Family(
@@ -321,6 +377,34 @@ FAMILIES: tuple[Family, ...] = (
         {"detail": (", it's due tomorrow", ", the part about the war")},
         {"correction": (", actually, I figured it out", ", wait, no, my teacher said we can't")},
     ),
+    Family(
+        "alarm_request", "request",
+        ("wake me up at [six|seven|half past six|eight] tomorrow", "set an alarm ^ for my nap", "please set ^ a timer for twenty minutes"),
+        {},
+        {"detail": (", with a gentle sound", ", I have an early flight")},
+        {"correction": (", actually, I don't need one", ", no wait, make it nine instead")},
+    ),
+    Family(
+        "recipe_request", "request",
+        ("find me a recipe for [lasagne|banana bread|chicken curry|pancakes]", "look up ^ how to make sourdough", "give me ^ a quick vegetarian dinner idea"),
+        {},
+        {"detail": (", something easy", ", for four people")},
+        {"correction": (", actually, we're eating out tonight", ", no, wait, we don't have an oven")},
+    ),
+    Family(
+        "note_request", "request",
+        ("write down that the [plumber|electrician|painter|gardener] comes on Thursday", "make a note ^ to buy batteries", "save a note ^ about the parking spot"),
+        {},
+        {"detail": (", in my work notes",)},
+        {"correction": (", actually, delete that", ", no wait, he's coming on Friday")},
+    ),
+    Family(
+        "weather_alert_request", "request",
+        ("tell me if it's going to snow {day}", "let me know ^ when the rain stops", "warn me ^ if there's a storm coming"),
+        {},
+        {"detail": (", I'm planning a hike",)},
+        {"correction": (", actually, don't bother, I'm staying in", ", never mind, I'll check the forecast myself")},
+    ),
     # ---------------------------------------------------------------- lists
     Family(
         "grocery_list", "list",
@@ -378,6 +462,27 @@ FAMILIES: tuple[Family, ...] = (
         {"tag": (", this year",)},
         {"contrast": (", but the rabbits ate everything", ", but it all died in the frost")},
     ),
+    Family(
+        "wardrobe_list", "list",
+        ("I need new shoes, ^ a winter coat, and some [gloves|scarves|socks]", "I'm donating old jeans, ^ sweaters and two jackets", "buy me a belt, ^ a tie and a white shirt"),
+        {},
+        {"tag": (", nothing fancy",)},
+        {"correction": (", actually, I'll just wear what I have", ", wait, forget the coat, I found mine")},
+    ),
+    Family(
+        "cleaning_list", "list",
+        ("this weekend I'll clean the windows, ^ the oven, and the [fridge|bathroom|garage]", "I have to vacuum, ^ mop the floors and dust the shelves", "we should tidy the attic, ^ the shed and the cellar"),
+        {},
+        {"tag": (", if I have the energy",)},
+        {"contrast": (", but I'll probably just watch movies instead", ", but honestly it can all wait another month")},
+    ),
+    Family(
+        "school_supplies", "list",
+        ("the kids need pencils, ^ notebooks, and a new [backpack|calculator|ruler]", "get some glue, ^ scissors and coloured paper", "we still need erasers, ^ folders and crayons"),
+        {},
+        {"tag": (", for Monday",)},
+        {"correction": (", actually, the school provides all of it", ", wait, no, we bought everything yesterday")},
+    ),
     # ---------------------------------------------------------------- stories
     Family(
         "dream_story", "story",
@@ -434,5 +539,26 @@ FAMILIES: tuple[Family, ...] = (
         {},
         {"detail": (", the music was so loud", ", it was the best night ever")},
         {"contrast": (", but the show was cancelled at the last minute", ", but I lost my phone in the crowd")},
+    ),
+    Family(
+        "interview_story", "story",
+        ("{past} I had a job interview ^ and they hired me on the spot", "I walked into ^ the interview and the manager was my old classmate", "the interview went ^ so well that they offered me more money"),
+        {},
+        {"detail": (", I start next week", ", everyone was so welcoming")},
+        {"contrast": (", but then I realised it was the wrong company", ", but I turned them down in the end")},
+    ),
+    Family(
+        "weekend_story", "story",
+        ("{past} we drove to the mountains ^ and watched the sunrise from the top", "we spent the whole weekend ^ at a spa hotel", "my friends surprised me ^ with a trip to Paris"),
+        {},
+        {"detail": (", it was magical", ", I'll never forget it")},
+        {"contrast": (", but it was so foggy we saw nothing", ", but I was sick the entire time")},
+    ),
+    Family(
+        "baby_story", "story",
+        ("my sister had her baby {past} ^ and it's a little girl", "I held ^ my nephew for the first time", "the baby ^ said her first word this morning"),
+        {},
+        {"detail": (", she's so tiny", ", everyone cried")},
+        {"correction": (", well, it sounded like a word, anyway", ", actually it was just a burp")},
     ),
 )
