@@ -50,13 +50,29 @@ class KeypointCode(nn.Module):
 class HeadField(nn.Module):
     """Density and colour at canonical points, given an encoding and a per-point condition code.
 
-    The code enters through a region attention (as ER-NeRF): each point weights the code's channels by
-    a sigmoid of its own spatial features, so the mouth can follow the code while the forehead ignores it.
+    The code moves points first (a small deformation, so lips and jaw can open geometrically), then
+    enters through a region attention (as ER-NeRF): each point weights the code's channels by a sigmoid
+    of its own spatial features, so the mouth can follow the code while the forehead ignores it.
     """
 
-    def __init__(self, encoding: nn.Module, code_dim: int = 16, hidden: int = 64, geo_dim: int = 15, colour_hidden: int = 64, density_bias: float = 0.0) -> None:
+    def __init__(
+        self,
+        encoding: nn.Module,
+        code_dim: int = 16,
+        hidden: int = 64,
+        geo_dim: int = 15,
+        colour_hidden: int = 64,
+        density_bias: float = 0.0,
+        deform_hidden: int = 0,
+        max_deform: float = 0.08,
+    ) -> None:
         super().__init__()
         self.encoding = encoding
+        self.deform = mlp(3 + code_dim, deform_hidden, 3, layers=1) if deform_hidden > 0 else None
+        if self.deform is not None:
+            nn.init.zeros_(self.deform[-1].weight)  # start from no motion
+            nn.init.zeros_(self.deform[-1].bias)
+        self.max_deform = max_deform
         feat = encoding.output_dim
         self.attention = nn.Linear(feat, code_dim)
         self.density_net = mlp(feat + code_dim, hidden, 1 + geo_dim, layers=1)
@@ -65,6 +81,9 @@ class HeadField(nn.Module):
 
     def density_and_geo(self, x_unit: torch.Tensor, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x_unit [N, 3], code [N, C] -> sigma [N], geometry features [N, G], attended code [N, C]."""
+        if self.deform is not None:
+            offset = torch.tanh(self.deform(torch.cat([x_unit, code], -1))) * self.max_deform
+            x_unit = (x_unit + offset).clamp(0.0, 1.0)
         h = self.encoding(x_unit)  # [N, E]
         attended = code * torch.sigmoid(self.attention(h))
         out = self.density_net(torch.cat([h, attended], -1))

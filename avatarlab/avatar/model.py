@@ -36,6 +36,8 @@ class AvatarModel(nn.Module):
         hidden: int = 64,
         geo_dim: int = 15,
         torso_hidden: int = 32,
+        deform_hidden: int = 0,
+        max_deform: float = 0.08,
         occupancy_resolution: int = 48,
         occupancy_threshold: float = 0.1,
         candidates: int = 64,
@@ -59,7 +61,7 @@ class AvatarModel(nn.Module):
         self.first_round = max(1, render_samples // 2)  # render_frame: samples per ray before early termination
         encoding = dict(encoding or {})
         kind = encoding.pop("kind", "hash3d")
-        self.head = HeadField(make_encoding(kind, backend=backend, **encoding), code_dim=code_dim, hidden=hidden, geo_dim=geo_dim)
+        self.head = HeadField(make_encoding(kind, backend=backend, **encoding), code_dim=code_dim, hidden=hidden, geo_dim=geo_dim, deform_hidden=deform_hidden, max_deform=max_deform)
         torso_grid = dict(torso_encoding or {"num_levels": 8, "features_per_level": 2, "log2_hashmap_size": 14, "base_resolution": 8, "max_resolution": spec.size})
         self.torso = TorsoField(make_encoding("hash2d", backend=backend, **torso_grid), cond_dim=FRAME_COND_DIM, hidden=torso_hidden)
         self.occupancy = OccupancyGrid(occupancy_resolution, threshold=occupancy_threshold)
@@ -73,7 +75,7 @@ class AvatarModel(nn.Module):
         self.register_buffer("box_min", torch.tensor(spec.box_min, dtype=torch.float32))
         self.register_buffer("box_max", torch.tensor(spec.box_max, dtype=torch.float32))
         self.register_buffer("kp_mean", torch.zeros(K, 3))
-        self.register_buffer("kp_scale", torch.ones(K, 3))  # per coordinate: lips and eyelids move little next to the jaw
+        self.register_buffer("kp_scale", torch.ones(()))
         self.register_buffer("cond_mean", torch.zeros(FRAME_COND_DIM))
         self.register_buffer("cond_std", torch.ones(FRAME_COND_DIM))
         self.register_buffer("pose_track", torch.eye(4).repeat(track_frames, 1, 1))  # [T, 4, 4] poses to play back
@@ -89,9 +91,7 @@ class AvatarModel(nn.Module):
         self.background.copy_(torch.from_numpy(background.astype(np.float32) / 255.0))
         mean = keypoints.mean(0)
         self.kp_mean.copy_(torch.from_numpy(mean))
-        std = (keypoints - mean).std(0)  # [K, 3]
-        floor = max(0.1 * float(std.mean()), 1e-6)  # points that barely move are not blown up into noise
-        self.kp_scale.copy_(torch.from_numpy(np.maximum(std, floor).astype(np.float32)))
+        self.kp_scale.fill_(float(max(np.std(keypoints - mean), 1e-6)))  # one scale: per-coordinate z-scores amplify tracking noise
         self.cond_mean.copy_(torch.from_numpy(frame_conds.mean(0)))
         self.cond_std.copy_(torch.from_numpy(np.maximum(frame_conds.std(0), 1e-4)))
         for encoder in [self.audio2kp.encoder] + ([self.audio_code] if self.audio_code is not None else []):
