@@ -107,8 +107,7 @@ def _write_turns(path: Path, traces: list[Trace]) -> None:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="turn_evaluate")
 def main(cfg: DictConfig) -> None:
-    policy = OmegaConf.to_container(cfg.policy, resolve=True)
-    assert isinstance(policy, dict)
+    policy = {k: v for k, v in (OmegaConf.to_container(cfg.policy, resolve=True) or {}).items() if v is not None}  # type: ignore[union-attr]
     run_cli(lambda: evaluate(cfg.bundle, cfg.corpus, cfg.out, policy, cfg.silence_timeout_s, cfg.tail_s, cfg.word_delay_s,
                              cfg.llm_first_words_s, cfg.limit, cfg.threads, cfg.streaming))
 

@@ -122,14 +122,16 @@ def compose(family: Family, rng: np.random.Generator, options: ScriptOptions) ->
                 tokens[-1] += ","
             if rng.random() < 0.5:  # "word, um, [pause] next"
                 add(filler, pause)
+                holds.append(len(tokens) - 1)
             else:  # "word, [pause] um, next"
                 gaps[-1] = pause
+                holds.append(len(tokens) - 1)
                 add(filler)
         else:
             if rng.random() < 0.5 and not tokens[-1].endswith(","):
                 tokens[-1] += ","
             gaps[-1] = pause
-        holds.append(len(tokens) - 1)
+            holds.append(len(tokens) - 1)
     k_core = len(tokens)
 
     kind_additions = GENERIC_ADDITIONS.get(family.kind, {})

@@ -144,11 +144,14 @@ class FrameTrack:
         st = np.nan_to_num(semitone, nan=0.0)
         sl = slice(self.n, need)
         self._data["last_speech"][sl] = last_speech
-        self._data["speech_cum"][sl] = last("speech_cum", 0.0) + np.cumsum(speech)
-        self._data["voiced_cum"][sl] = last("voiced_cum", 0.0) + np.cumsum(voiced)
-        self._data["semitone_sum"][sl] = last("semitone_sum", 0.0) + np.cumsum(st)
-        self._data["semitone_count"][sl] = last("semitone_count", 0.0) + np.cumsum(voiced)
-        self._data["db_cum"][sl] = last("db_cum", 0.0) + np.cumsum(db.astype(np.float64))
+        def running(name: str, values: np.ndarray) -> np.ndarray:  # summed in stream order: chunking-proof
+            return np.cumsum(np.concatenate([[last(name, 0.0)], values.astype(np.float64)]))[1:]
+
+        self._data["speech_cum"][sl] = running("speech_cum", speech)
+        self._data["voiced_cum"][sl] = running("voiced_cum", voiced)
+        self._data["semitone_sum"][sl] = running("semitone_sum", st)
+        self._data["semitone_count"][sl] = running("semitone_count", voiced)
+        self._data["db_cum"][sl] = running("db_cum", db)
         for name, arr in (("db", db), ("f0", f0), ("periodicity", periodicity), ("peak", peak), ("floor", floor), ("semitone", semitone)):
             self._data[name][sl] = arr
         self._flags["speech"][sl] = speech

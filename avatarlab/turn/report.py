@@ -42,12 +42,12 @@ def summarize(traces: list[Trace], policy: str, llm_first_words_s: float, end_sc
         cut_in = out.commit_words < n
         cut_ins.append(cut_in)
         reused_prefix = out.draft if out.reuse else None
-        if turn.pivot_word is None:
-            reuse_np.append(out.reuse)
-        else:
+        if turn.pivot_word is None:  # a reply that cut the user off counts as no reuse
+            reuse_np.append(out.reuse and not cut_in)
+        else:  # ... but as a wrong draft when it missed the pivot
             wrong.append(reused_prefix is not None and reused_prefix <= turn.pivot_word)
         if turn.ending.startswith("addition"):
-            early_add.append(reused_prefix is not None and reused_prefix < n)
+            early_add.append(reused_prefix is not None and reused_prefix < n and not cut_in)
         if not cut_in:
             latency = out.commit_t - turn.end
             latencies.append(latency)
