@@ -8,6 +8,7 @@ provide `export_run(run_dir, out) -> Path` (avatar: avatarlab/export/avatar.py; 
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import os
 from pathlib import Path
@@ -45,7 +46,12 @@ def export(run_dir: str | Path, out: str | Path, **options: object) -> Path:
         exporter = importlib.import_module(f"avatarlab.export.{kind}")
     except ModuleNotFoundError as error:
         raise UserInputError(f"no exporter for {kind!r} models (avatarlab.export.{kind} is missing)", "update avatarlab, or export a model kind it knows") from error
-    path = exporter.export_run(run, out, **{k: v for k, v in options.items() if v is not None})
+    chosen = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(exporter.export_run).parameters
+    unknown = sorted(k for k in chosen if k not in accepted)
+    if unknown:
+        raise UserInputError(f"{kind} exports take no {', '.join(unknown)}", f"drop {', '.join(unknown)}= from the command line")
+    path = exporter.export_run(run, out, **chosen)
     print(f"bundle written: {path}")
     return path
 
