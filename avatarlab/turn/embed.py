@@ -116,6 +116,37 @@ class _MeanPooled(torch.nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.mean(dim=1)  # [B, 384]
 
 
+class WordPieceVectors:
+    """Static input embeddings of all-MiniLM-L6-v2's word pieces: for a word, the sum of its pieces'
+    vectors and their count (a cheap, context-free view of which words were said)."""
+
+    dim = 384
+
+    def __init__(self, model_dir: str | Path | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from safetensors.numpy import load_file
+        from transformers import AutoTokenizer
+
+        path = Path(model_dir) if model_dir else _model_dir()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.table = load_file(str(path / "model.safetensors"))["embeddings.word_embeddings.weight"]  # [vocab, 384]
+
+    def __call__(self, word: str) -> tuple[np.ndarray, int]:
+        ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+        if not ids:
+            return np.zeros(self.dim, np.float32), 0
+        return self.table[ids].sum(axis=0).astype(np.float32), len(ids)
+
+    def cumulative(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """[n + 1, 384] and [n + 1]: sums and counts of the pieces of the first k words, k = 0..n."""
+        sums = np.zeros((len(words) + 1, self.dim), np.float32)
+        counts = np.zeros(len(words) + 1, np.float32)
+        for i, w in enumerate(words):
+            vec, n = self(w)
+            sums[i + 1], counts[i + 1] = sums[i] + vec, counts[i] + n
+        return sums, counts
+
+
 class EmbeddingCache:
     """Text -> embedding, backed by an .npz file beside the corpus (written atomically)."""
 

@@ -17,7 +17,7 @@ from avatarlab.turn.format import Word
 from avatarlab.turn.lexical import N_CATEGORIES, N_LATE, categories, syllables
 from avatarlab.turn.prosody import FrameTrack, ProsodySpec
 
-FEATURE_VERSION = 4
+FEATURE_VERSION = 5
 FRAME_RATE = 100  # frames (and replay ticks) per second
 
 WORD_NAMES = (
@@ -29,6 +29,7 @@ N_PROSODY = 40  # word features before the lexical categories
 TICK_NAMES = ("pause", "pause_sqrt", "silence", "silence_sqrt", "speech_10", "speech_30", "voiced_10", "db_now")
 PAIR_NAMES = ("same", "words_after", "cosine") + tuple(f"late_{i}" for i in range(N_LATE)) + tuple(f"first_after_{i}" for i in range(N_LATE))
 WORD_DIM, TICK_DIM, PAIR_DIM = len(WORD_NAMES), len(TICK_NAMES), len(PAIR_NAMES)
+CONT_DIM = 384  # the words after the reference prefix, as mean static word-piece vectors
 MAX_PAUSE_S = 3.0
 
 
@@ -43,7 +44,8 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out.update(word_names=list(WORD_NAMES), tick_names=list(TICK_NAMES), pair_names=list(PAIR_NAMES), embedding_dim=384)
+        out.update(word_names=list(WORD_NAMES), tick_names=list(TICK_NAMES), pair_names=list(PAIR_NAMES), embedding_dim=384,
+                   continuation={"kind": "mean static word pieces", "dim": CONT_DIM})
         return out
 
     @classmethod
@@ -227,3 +229,11 @@ def pair_features(ref: np.ndarray, cur: np.ndarray, emb_ref: np.ndarray, emb_cur
     out[:, 3 : 3 + N_LATE] = np.minimum(cum_cues_cur - cum_cues_ref, 2.0) / 2.0
     out[:, 3 + N_LATE :] = first_after_cues
     return out
+
+
+def continuation_vectors(sum_ref: np.ndarray, sum_cur: np.ndarray, count_ref: np.ndarray, count_cur: np.ndarray) -> np.ndarray:
+    """[B, CONT_DIM]: the mean word-piece vector of the words after the reference prefix (zeros if none).
+
+    sum_* [B, CONT_DIM] and count_* [B] are cumulative over the first ref / cur words."""
+    count = np.asarray(count_cur, np.float32) - np.asarray(count_ref, np.float32)
+    return ((sum_cur - sum_ref) / np.maximum(count, 1.0)[:, None]).astype(np.float32)

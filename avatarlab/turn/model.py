@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from avatarlab.turn.features import PAIR_DIM, TICK_DIM, WORD_DIM
+from avatarlab.turn.features import CONT_DIM, PAIR_DIM, TICK_DIM, WORD_DIM
 
 
 @dataclass
@@ -21,11 +21,14 @@ class TurnModelConfig:
     word_dim: int = WORD_DIM
     tick_dim: int = TICK_DIM
     pair_dim: int = PAIR_DIM
+    cont_dim: int = CONT_DIM
     emb_proj: int = 64
+    cont_proj: int = 32
     hidden: int = 128
     dropout: float = 0.1
     emb_dropout: float = 0.0  # training only: share of samples whose prefix embeddings are hidden (stability head)
     end_emb_dropout: float = 0.0  # the same for the end head
+    end_embedding: bool = True  # False: the end head reads prosody and lexical cues only
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -40,15 +43,16 @@ def _mlp(d_in: int, hidden: int, dropout: float) -> nn.Sequential:
 
 
 class TurnModel(nn.Module):
-    """(cur_emb, ref_emb, word, tick, pair) -> (end_logit, stable_logit), each [B]."""
+    """(cur_emb, ref_emb, word, tick, pair, cont) -> (end_logit, stable_logit), each [B]."""
 
     def __init__(self, config: TurnModelConfig | None = None) -> None:
         super().__init__()
         c = config or TurnModelConfig()
         self.config = c
         self.proj = nn.Sequential(nn.Linear(c.emb_dim, c.emb_proj), nn.LayerNorm(c.emb_proj))
-        self.end_head = _mlp(c.emb_proj + c.word_dim + c.tick_dim, c.hidden, c.dropout)
-        self.stable_head = _mlp(3 * c.emb_proj + c.word_dim + c.pair_dim, c.hidden, c.dropout)
+        self.end_head = _mlp((c.emb_proj if c.end_embedding else 0) + c.word_dim + c.tick_dim, c.hidden, c.dropout)
+        self.cont = nn.Sequential(nn.Linear(c.cont_dim, c.cont_proj), nn.LayerNorm(c.cont_proj))
+        self.stable_head = _mlp(3 * c.emb_proj + c.cont_proj + c.word_dim + c.pair_dim, c.hidden, c.dropout)
 
     def _hide(self, p: float, *embs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """In training, zero the embeddings of a share p of the samples, so the heads also learn to read
@@ -60,16 +64,19 @@ class TurnModel(nn.Module):
 
     def end_logit(self, cur_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor) -> torch.Tensor:
         """[B] from the current prefix only (no reference, no pair features)."""
+        if not self.config.end_embedding:
+            return self.end_head(torch.cat([word, tick], dim=-1)).squeeze(-1)
         (cur_emb,) = self._hide(self.config.end_emb_dropout, cur_emb)
         return self.end_head(torch.cat([self.proj(cur_emb), word, tick], dim=-1)).squeeze(-1)
 
-    def stable_logit(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
-        """[B] for the reference prefix given the current one (no tick features)."""
+    def stable_logit(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, pair: torch.Tensor,
+                     cont: torch.Tensor) -> torch.Tensor:
+        """[B] for the reference prefix given the current one and the words between (no tick features)."""
         cur_emb, ref_emb = self._hide(self.config.emb_dropout, cur_emb, ref_emb)
         cur = self.proj(cur_emb)  # [B, P]
         ref = self.proj(ref_emb)  # [B, P]
-        return self.stable_head(torch.cat([cur, ref, cur - ref, word, pair], dim=-1)).squeeze(-1)
+        return self.stable_head(torch.cat([cur, ref, cur - ref, self.cont(cont), word, pair], dim=-1)).squeeze(-1)
 
     def forward(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor,
-                pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.end_logit(cur_emb, word, tick), self.stable_logit(cur_emb, ref_emb, word, pair)
+                pair: torch.Tensor, cont: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.end_logit(cur_emb, word, tick), self.stable_logit(cur_emb, ref_emb, word, pair, cont)

@@ -42,7 +42,7 @@ class TurnLitModule(L.LightningModule):
         self._val: list[tuple[np.ndarray, ...]] = []
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(batch["cur_emb"], batch["ref_emb"], batch["word"], batch["tick"], batch["pair"])
+        return self.model(batch["cur_emb"], batch["ref_emb"], batch["word"], batch["tick"], batch["pair"], batch["cont"])
 
     def _losses(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         end, stable = self(batch)

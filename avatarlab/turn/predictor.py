@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from avatarlab.export.bundle import BundleError, read_bundle
-from avatarlab.turn.embed import PrefixEmbedder, prefix_text
-from avatarlab.turn.features import FeatureSpec, pair_features, tick_features, word_features
+from avatarlab.turn.embed import PrefixEmbedder, WordPieceVectors, prefix_text
+from avatarlab.turn.features import CONT_DIM, FeatureSpec, continuation_vectors, pair_features, tick_features, word_features
 from avatarlab.turn.format import Word, normalize_word
 from avatarlab.turn.lexical import N_LATE, late_cues
 from avatarlab.turn.model import TurnModel, TurnModelConfig
@@ -40,10 +40,11 @@ class Prediction:
 class TurnPredictor:
     """Streaming state for one user turn (call reset() between turns)."""
 
-    def __init__(self, model: TurnModel, spec: FeatureSpec, embed: Callable[[str], np.ndarray]) -> None:
+    def __init__(self, model: TurnModel, spec: FeatureSpec, embed: Callable[[str], np.ndarray], pieces: WordPieceVectors | None = None) -> None:
         self.model = model.eval()
         self.spec = spec
         self.embed = embed
+        self.pieces = pieces or WordPieceVectors()
         self.reset()
 
     @classmethod
@@ -68,6 +69,8 @@ class TurnPredictor:
         self._embs: list[np.ndarray] = []
         self._cues: list[np.ndarray] = [np.zeros(N_LATE, np.float32)]  # cumulative, row k = first k words
         self._word_cues: list[np.ndarray] = []
+        self._piece_sums: list[np.ndarray] = [np.zeros(CONT_DIM, np.float32)]  # cumulative, row k = first k words
+        self._piece_counts: list[float] = [0.0]
         self.reference: int | None = None
 
     def push_audio(self, samples: np.ndarray) -> None:
@@ -88,6 +91,9 @@ class TurnPredictor:
         self.tokens.append(token)
         self._cues.append(self._cues[-1] + late_cues(token))
         self._word_cues.append(late_cues(token))
+        vec, count = self.pieces(token)
+        self._piece_sums.append(self._piece_sums[-1] + vec)
+        self._piece_counts.append(self._piece_counts[-1] + count)
 
     def set_reference(self, words: int | None) -> None:
         """The prefix length a live draft answers (None: no draft; p_stable is then for the current prefix)."""
@@ -112,6 +118,11 @@ class TurnPredictor:
         logit = self.model.end_logit(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
         return torch.sigmoid(logit).numpy()
 
+    def _continuation(self, refs: np.ndarray, k: int) -> np.ndarray:
+        """[R, CONT_DIM] for the words after each reference prefix."""
+        return continuation_vectors(np.stack([self._piece_sums[r] for r in refs]), np.repeat(self._piece_sums[k][None], len(refs), axis=0),
+                                    np.array([self._piece_counts[r] for r in refs]), np.full(len(refs), self._piece_counts[k]))
+
     @torch.inference_mode()
     def stable_probability(self, reference: int, words: int) -> float:
         """p_stable of a `reference`-word prefix once `words` words are known (offline replay; equals update())."""
@@ -121,7 +132,8 @@ class TurnPredictor:
         pair = pair_features(r, k, self._embs[reference - 1][None], self._embs[words - 1][None], self._cues[reference][None],
                              self._cues[words][None], first_after)
         logit = self.model.stable_logit(torch.from_numpy(self._embs[words - 1][None]), torch.from_numpy(self._embs[reference - 1][None]),
-                                        torch.from_numpy(self._word_feats[words - 1][None]), torch.from_numpy(pair))
+                                        torch.from_numpy(self._word_feats[words - 1][None]), torch.from_numpy(pair),
+                                        torch.from_numpy(self._continuation(r, words)))
         return float(torch.sigmoid(logit).item())
 
     @torch.inference_mode()
@@ -146,7 +158,7 @@ class TurnPredictor:
         word = np.repeat(self._word_feats[-1][None], len(r), axis=0)
         end_logit, stable_logit = self.model(
             torch.from_numpy(emb_cur), torch.from_numpy(emb_ref), torch.from_numpy(word),
-            torch.from_numpy(np.repeat(tick, len(r), axis=0)), torch.from_numpy(pair),
+            torch.from_numpy(np.repeat(tick, len(r), axis=0)), torch.from_numpy(pair), torch.from_numpy(self._continuation(r, k)),
         )
         p_end = torch.sigmoid(end_logit).numpy()
         p_stable = torch.sigmoid(stable_logit).numpy()

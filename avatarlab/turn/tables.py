@@ -19,7 +19,7 @@ import soundfile as sf
 from avatarlab.atomic import atomic_path
 from avatarlab.errors import UserInputError
 from avatarlab.hashing import sha256_file
-from avatarlab.turn.embed import EmbeddingCache, PrefixEmbedder, prefix_text
+from avatarlab.turn.embed import EmbeddingCache, PrefixEmbedder, WordPieceVectors, prefix_text
 from avatarlab.turn.features import (
     FRAME_RATE,
     PAIR_DIM,
@@ -27,6 +27,7 @@ from avatarlab.turn.features import (
     WORD_DIM,
     FeatureSpec,
     arrival_step,
+    continuation_vectors,
     pair_features,
     tick_features,
     word_features,
@@ -84,6 +85,8 @@ class TurnTables:
     stable: np.ndarray         # [M] int8 (1, 0, -1 unknown)
     word_cues: np.ndarray      # [M, N_LATE] late cues of word k-1 (the prefix's last word)
     cues: np.ndarray           # [M + n_turns, N_LATE] cumulative late cues
+    pieces: np.ndarray         # [M + n_turns, CONT_DIM] cumulative static word-piece vectors
+    piece_count: np.ndarray    # [M + n_turns] cumulative word-piece counts
     embeddings: np.ndarray     # [U, 384]
 
     def save(self, path: Path, key: str) -> None:
@@ -112,12 +115,14 @@ class TurnTables:
         # the first word after the reference prefix is word `ref` (0-based), i.e. prefix row p0 + ref
         first_after = np.where((ref < k)[:, None], self.word_cues[np.minimum(p0 + ref, p0 + k - 1)], 0.0)
         pair = pair_features(ref, k, emb_ref, emb_cur, self.cues[c0 + ref], self.cues[c0 + k], first_after)
+        cont = continuation_vectors(self.pieces[c0 + ref], self.pieces[c0 + k], self.piece_count[c0 + ref], self.piece_count[c0 + k])
         return {
             "cur_emb": emb_cur,
             "ref_emb": emb_ref,
             "word": self.word[cur_row],
             "tick": self.tick[idx],
             "pair": pair,
+            "cont": cont,
             "y_end": self.y_end[idx],
             "y_stable": self.stable[ref_row].astype(np.float32),
         }
@@ -125,9 +130,9 @@ class TurnTables:
 
 def _feature_code() -> str:
     """sha256 of the modules that compute features: a code change invalidates cached tables."""
-    from avatarlab.turn import features, lexical, prosody
+    from avatarlab.turn import embed, features, lexical, prosody
 
-    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (features, lexical, prosody))).hexdigest()
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (embed, features, lexical, prosody))).hexdigest()
 
 
 def tables_key(corpus_file: Path, spec: FeatureSpec, tail_s: float, word_delay_s: float) -> str:
@@ -148,7 +153,9 @@ def build_tables(corpus_file: str | Path, spec: FeatureSpec, embeddings: Embeddi
     turns = read_corpus(corpus_file, check_audio=True)
     log.info("building feature tables for %d turns of %s", len(turns), corpus_file)
     texts: list[str] = []
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in ("step_turn", "step", "step_k", "tick", "y_end", "word", "stable", "word_cues", "cues")}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in ("step_turn", "step", "step_k", "tick", "y_end", "word", "stable", "word_cues", "cues",
+                                                                "pieces", "piece_count")}
+    pieces = WordPieceVectors()
     n_words, prefix_offset, cue_offset = [], [], []
     m = 0
     for index, turn in enumerate(turns):
@@ -164,6 +171,9 @@ def build_tables(corpus_file: str | Path, spec: FeatureSpec, embeddings: Embeddi
         parts["stable"].append(stability_labels(turn))
         parts["word_cues"].append(np.stack([late_cues(t) for t in tokens]))
         parts["cues"].append(cumulative_late_cues(tokens))
+        piece_sums, piece_counts = pieces.cumulative(tokens)
+        parts["pieces"].append(piece_sums)
+        parts["piece_count"].append(piece_counts)
         texts.extend(prefix_text(tokens, k, spec.window_words) for k in range(1, n + 1))
         arrivals = np.array([arrival_step(w.end, word_delay_s) for w in turn.words])
         first, last = int(arrivals[0]), min(int(arrival_step(turn.end, word_delay_s) + round(tail_s * FRAME_RATE)), track.n)

@@ -37,7 +37,7 @@ def test_bundle_model_equals_the_trained_module(tiny_run: Path, tiny_bundle: Pat
     batch = dm.val_dataloader().dataset[0]
     with torch.no_grad():
         a = module(batch)
-        b = predictor.model(batch["cur_emb"], batch["ref_emb"], batch["word"], batch["tick"], batch["pair"])
+        b = predictor.model(batch["cur_emb"], batch["ref_emb"], batch["word"], batch["tick"], batch["pair"], batch["cont"])
     for x, y in zip(a, b):
         torch.testing.assert_close(x, y)
 

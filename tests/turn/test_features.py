@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from avatarlab.turn.embed import PrefixEmbedder, prefix_text
-from avatarlab.turn.features import PAIR_DIM, TICK_DIM, WORD_DIM, FeatureSpec, arrival_step, tick_features, word_features
+from avatarlab.turn.features import CONT_DIM, PAIR_DIM, TICK_DIM, WORD_DIM, FeatureSpec, arrival_step, tick_features, word_features
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.lexical import N_LATE, cumulative_late_cues, syllables
 from avatarlab.turn.model import TurnModel
@@ -39,8 +39,8 @@ def test_shapes(tiny_corpus: Path, tables) -> None:  # type: ignore[no-untyped-d
     k = tables.step_k[idx].astype(np.int64)
     batch = tables.batch(idx, np.maximum(1, k - 1))
     assert batch["cur_emb"].shape == (64, 384) and batch["word"].shape == (64, WORD_DIM)
-    assert batch["tick"].shape == (64, TICK_DIM) and batch["pair"].shape == (64, PAIR_DIM)
-    end, stable = TurnModel()(*(torch.from_numpy(batch[n]) for n in ("cur_emb", "ref_emb", "word", "tick", "pair")))
+    assert batch["tick"].shape == (64, TICK_DIM) and batch["pair"].shape == (64, PAIR_DIM) and batch["cont"].shape == (64, CONT_DIM)
+    end, stable = TurnModel()(*(torch.from_numpy(batch[n]) for n in ("cur_emb", "ref_emb", "word", "tick", "pair", "cont")))
     assert end.shape == stable.shape == (64,)
 
 
