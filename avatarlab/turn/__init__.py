@@ -1,0 +1,26 @@
+"""The early-response turn predictor: when does the user's turn end, and does a reply drafted now still fit?
+
+Modules, one job each:
+
+    format      the JSONL corpus format: Turn, Word, read_corpus (names the line and field of bad entries)
+    templates   template families (statements, questions, requests, lists, stories) and their late endings
+    tts         espeak-ng through libespeak-ng: speech with per-word start times
+    generator   compose a turn from a family, speak it, set its pauses, add noise
+    corpus      `python -m avatarlab.turn.corpus`: the generated corpus, split by family
+    transcribe  `python -m avatarlab.turn.transcribe AUDIO... out=FILE.jsonl`: corpus lines from recordings
+    prosody     causal 100 Hz frames: energy, pitch (librosa YIN), periodicity, voice activity
+    lexical     closed-class word categories and late-word cues
+    embed       prefix sentence embeddings (all-MiniLM-L6-v2, int8, traced), static word pieces, the cache
+    features    word, tick and pair features shared by training and the live predictor
+    tables      a corpus replayed into cached training arrays
+    datamodule  LightningDataModule over the tables
+    model       TurnModel: p_end and p_stable heads
+    module      LightningModule
+    predictor   the live predictor (bundle in, p_end / p_stable out every 10 ms)
+    policy      WAIT / DRAFT / COMMIT / DISCARD, and the two baselines
+    replay      a recorded turn through predictor and policies, tick by tick
+    report      the evaluation figures, table and latency histogram
+    evaluate    `python -m avatarlab.turn.evaluate bundle=DIR corpus=FILE.jsonl`
+    export      training run -> runtime bundle (kind "turn")
+    metrics     ROC AUC, F1
+"""
