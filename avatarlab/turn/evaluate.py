@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(bundle: str | Path, corpus: str | Path, out: str | Path, policy: dict[str, Any] | None = None, silence_timeout_s: float = 0.7,
-             tail_s: float = 1.5, word_delay_s: float = 0.0, llm_first_words_s: float = 0.3, limit: int | None = None,
+             tail_s: float = 2.0, word_delay_s: float = 0.0, llm_first_words_s: float = 0.3, limit: int | None = None,
              threads: int = 1, streaming: bool = False) -> dict[str, Any]:
     """Replay the corpus; return and write the figures of the predictor's policy and both baselines.
 

@@ -21,6 +21,7 @@ COLUMNS = (
     ("early_reuse_additions", "early reuse, late additions", "{:.1%}"),
     ("wrong_draft", "wrong draft, pivot turns", "{:.1%}"),
     ("ready_median_ms", "reply ready median (ms)", "{:.0f}"),
+    ("no_commit", "unanswered", "{:d}"),
 )
 
 
@@ -36,8 +37,18 @@ def summarize(traces: list[Trace], policy: str, llm_first_words_s: float, end_sc
         score = tr.p_end if end_score == "p_end" else tr.silence / end_threshold
         scores.append(score)
         labels.append(tr.words == n)
-        if out.commit_t is None:
+        if out.commit_t is None:  # never answered within the replay: count the whole window as its latency
             no_commit += 1
+            cut_ins.append(False)
+            window = float(tr.t[-1]) if len(tr.t) else turn.end
+            latencies.append(window - turn.end)
+            ready.append(window - turn.end + llm_first_words_s)
+            if turn.pivot_word is None:
+                reuse_np.append(False)
+            else:
+                wrong.append(False)
+            if turn.ending.startswith("addition"):
+                early_add.append(False)
             continue
         cut_in = out.commit_words < n
         cut_ins.append(cut_in)
@@ -107,9 +118,16 @@ def latency_histogram(rows: list[dict[str, Any]], path: str | Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     bins = np.arange(0, 1600, 25)
+    drawn: list[dict[str, Any]] = []
     for row in rows:
+        twin = next((d for d in drawn if d["latencies_ms"] == row["latencies_ms"]), None)
+        if twin is not None:  # the same commit moments (exact reuse shares the predictor's): one histogram
+            twin["label"] += f" = {row['policy']}"
+            continue
+        drawn.append({**row, "label": row["policy"]})
+    for row in drawn:
         values = np.clip(row["latencies_ms"], 0, bins[-1] - 1)
-        ax.hist(values, bins=bins, alpha=0.55, label=f"{row['policy']} (median {row['latency_median_ms']:.0f} ms)")
+        ax.hist(values, bins=bins, alpha=0.6, label=f"{row['label']} (median {row['latency_median_ms']:.0f} ms)")
     ax.set_xlabel("response latency after the end of the turn (ms)")
     ax.set_ylabel("turns")
     ax.legend()
