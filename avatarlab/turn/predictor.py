@@ -2,6 +2,8 @@
 
 Loads from a turn bundle (no Lightning). A word's features and prefix embedding are computed once, at
 the first update after it arrives; every other update costs the tick features and one small forward.
+Run it with one torch thread (torch.set_num_threads(1)): its tensors are tiny, and extra threads only
+contend with the other stages for the cores (scripts/bench_turn.py measures it that way).
 """
 
 from __future__ import annotations
