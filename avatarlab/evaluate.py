@@ -70,7 +70,7 @@ def evaluate(
     from avatarlab.avatar.runtime import Avatar
     from avatarlab.data.preview import project
     from avatarlab.data.subject import Subject
-    from avatarlab.export.avatar import find_checkpoint
+    from avatarlab.export.run_checkpoint import find_checkpoint
     from avatarlab.metrics.image import psnr, ssim
     from avatarlab.metrics.landmarks import landmark_distance, mouth_opening, track_frames
     from avatarlab.metrics.lipsync import audio_envelope, lip_sync_score
@@ -83,7 +83,7 @@ def evaluate(
     subject_path = subject_dir or OmegaConf.select(config, "data.subject_dir")
     if not subject_path:
         raise UserInputError(f"{run}/config.yaml names no subject", "pass subject_dir=PATH")
-    avatar = Avatar.from_checkpoint(find_checkpoint(run))
+    avatar = Avatar.from_checkpoint(find_checkpoint(run, "avatar_quickstart"))
     data = SubjectArrays(Subject.open(subject_path))
     if data.spec.size != avatar.spec.size or data.spec.num_keypoints != avatar.spec.num_keypoints:
         raise UserInputError(f"subject {subject_path} ({data.spec.size} px) does not match the avatar ({avatar.spec.size} px)", "evaluate on the subject the run trained on")

@@ -10,21 +10,13 @@ from typing import Any
 import numpy as np
 
 from avatarlab.export.bundle import BundleError, read_bundle, write_bundle
+from avatarlab.export.run_checkpoint import find_checkpoint
 
 log = logging.getLogger(__name__)
 
 KIND = "avatar"
 
 
-def find_checkpoint(run_dir: Path) -> Path:
-    """The run's final checkpoint (or its last one)."""
-    for name in ("final.ckpt", "last.ckpt"):
-        path = run_dir / "checkpoints" / name
-        if path.is_file():
-            return path
-    from avatarlab.errors import UserInputError
-
-    raise UserInputError(f"{run_dir} has no checkpoints/final.ckpt or last.ckpt", "train first (`python train.py experiment=avatar_quickstart`) and pass its run directory")
 
 
 def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float | None = None) -> Path:
@@ -37,7 +29,7 @@ def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float 
     from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
 
     run = Path(run_dir)
-    checkpoint_path = find_checkpoint(run)
+    checkpoint_path = find_checkpoint(run, "avatar_quickstart")
     checkpoint = load_checkpoint(checkpoint_path)
     model = model_from_checkpoint(checkpoint)
     model_args = dict(checkpoint["avatar_model_args"])

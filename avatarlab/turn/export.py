@@ -18,16 +18,11 @@ from avatarlab.export.bundle import write_bundle
 from avatarlab.turn.features import FeatureSpec
 from avatarlab.turn.model import TurnModel, TurnModelConfig
 from avatarlab.turn.predictor import TURN_BUNDLE_KIND
+from avatarlab.export.run_checkpoint import find_checkpoint
 
 log = logging.getLogger(__name__)
 
 
-def find_checkpoint(run_dir: Path) -> Path:
-    for name in ("final.ckpt", "last.ckpt"):
-        path = run_dir / "checkpoints" / name
-        if path.is_file():
-            return path
-    raise UserInputError(f"{run_dir} has no checkpoints/final.ckpt or last.ckpt", "train first: `python train.py experiment=turn_quickstart`")
 
 
 def export_run(run_dir: str | Path, out: str | Path) -> Path:
@@ -35,7 +30,7 @@ def export_run(run_dir: str | Path, out: str | Path) -> Path:
     run = Path(run_dir)
     if not run.is_dir():
         raise UserInputError(f"no run directory at {run}", "pass run=PATH to a training run (it holds config.yaml and checkpoints/)")
-    ckpt_path = find_checkpoint(run)
+    ckpt_path = find_checkpoint(run, "turn_quickstart")
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     spec_dict = checkpoint.get("turn_feature_spec")
     model_dict = checkpoint.get("turn_model_config")
