@@ -1,6 +1,7 @@
-"""The quick start (`make demo`): build the built-in subject, prepare it, and run every job on it.
+"""The quick start (`make demo`): build the built-in subject and run every job on it.
 
-Each step is the command a user would type; each is idempotent, so a rerun picks up where it stopped.
+Each step is the command a user would type. A step whose output already exists is skipped, and the
+training steps resume from their last checkpoint, so a rerun picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "datasets"
+LOGS = ROOT / "logs"
+BUNDLES = ROOT / "bundles"
+OUTPUTS = ROOT / "outputs"
+REAL_VOICE = ROOT.parent / "shared" / "data" / "speech_radio31_8s.wav"
+AVATAR_RUN = LOGS / "avatar_quickstart"
+AVATAR_VIDEO = OUTPUTS / "avatar_unseen_sentence.mp4"
+TURN_REPORT = ROOT / "experiments" / "turn" / "demo_test"
+UNSEEN_SENTENCE = "Hello! I am the avatar you just trained, and I have never heard this sentence before today."
 
 
 @dataclass(frozen=True)
@@ -23,18 +32,52 @@ class Step:
     output: Path
 
 
-def steps() -> list[Step]:
-    py = sys.executable
+def avatar_steps(py: str) -> list[Step]:
+    source = DATA / "astronaut_source" / "video.mp4"
+    run_dir = AVATAR_RUN
+    bundle = BUNDLES / "avatar_quickstart"
+    sentence = OUTPUTS / "unseen_sentence.wav"
+    steps = [
+        Step("generate the built-in subject (60 s talking astronaut)", [py, "-m", "avatarlab.data.synthetic"], source),
+        Step("prepare it at 128 px", [py, "-m", "avatarlab.data.prepare", f"input={source}", "name=astronaut", "size=128"], DATA / "astronaut" / "manifest.json"),
+        Step("train the quickstart avatar (field, audio2kp, joint fine-tune)", [py, "train.py", "experiment=avatar_quickstart", f"hydra.run.dir={run_dir}", "ckpt_path=last"], run_dir / "checkpoints" / "final.ckpt"),
+        Step("evaluate it on the held-out frames", [py, "-m", "avatarlab.evaluate", f"run={run_dir}"], run_dir / "eval" / "side_by_side.mp4"),
+        Step("export its runtime bundle", [py, "-m", "avatarlab.export", f"run={run_dir}", f"out={bundle}"], bundle / "manifest.json"),
+        Step("synthesize a sentence it never heard", [py, "-m", "avatarlab.data.speech", f"text='{UNSEEN_SENTENCE}'", f"out={sentence}"], sentence),
+        Step("render the avatar speaking it", [py, "-m", "avatarlab.render", f"bundle={bundle}", f"audio={sentence}", f"out={AVATAR_VIDEO}"], AVATAR_VIDEO),
+    ]
+    if REAL_VOICE.is_file():
+        steps.append(Step("render it speaking with a real voice", [py, "-m", "avatarlab.render", f"bundle={bundle}", f"audio={REAL_VOICE}", f"out={OUTPUTS / 'avatar_real_voice.mp4'}"], OUTPUTS / "avatar_real_voice.mp4"))
+    return steps
+
+
+def turn_steps(py: str) -> list[Step]:
+    corpus = DATA / "turn_corpus"
+    run_dir = LOGS / "turn_quickstart" / "demo"
+    bundle = BUNDLES / "turn_quickstart"
+    report = TURN_REPORT
     return [
-        Step("generate the built-in subject (60 s talking astronaut)", [py, "-m", "avatarlab.data.synthetic"], DATA / "astronaut_source" / "video.mp4"),
-        Step("prepare it at 128 px", [py, "-m", "avatarlab.data.prepare", f"input={DATA / 'astronaut_source' / 'video.mp4'}", "name=astronaut", "size=128"], DATA / "astronaut" / "manifest.json"),
+        Step("generate the turn corpus (synthesized speech, split by template family)", [py, "-m", "avatarlab.turn.corpus"], corpus / "test.jsonl"),
+        Step("train the turn predictor", [py, "train.py", "experiment=turn_quickstart", f"hydra.run.dir={run_dir}", "ckpt_path=last"], run_dir / "checkpoints" / "final.ckpt"),
+        Step("export its runtime bundle", [py, "-m", "avatarlab.export", f"run={run_dir}", f"out={bundle}"], bundle / "manifest.json"),
+        Step("replay the held-out families through the response policy", [py, "-m", "avatarlab.turn.evaluate", f"bundle={bundle}", f"corpus={corpus / 'test.jsonl'}", f"out={report}"], report / "latency_hist.png"),
     ]
 
 
-def run(step: Step, index: int, total: int) -> float:
-    print(f"\n[{index}/{total}] {step.title}\n    $ {' '.join(str(a) for a in step.args)}", flush=True)
+def steps() -> list[Step]:
+    py = sys.executable
+    return avatar_steps(py) + turn_steps(py)
+
+
+def run(step: Step, index: int, total: int) -> float | None:
+    """Run one step; None when its output is already there."""
+    print(f"\n[{index}/{total}] {step.title}", flush=True)
+    if step.output.exists():
+        print(f"    already done: {relative(step.output)} exists (delete it to redo this step)", flush=True)
+        return None
+    print(f"    $ {' '.join(str(a) for a in step.args)}", flush=True)
     start = time.perf_counter()
-    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     result = subprocess.run(step.args, cwd=ROOT, env=env)
     if result.returncode != 0:
         print(f"demo stopped: step {index} failed (exit {result.returncode}); fix the cause and rerun `make demo` to resume", file=sys.stderr)
@@ -42,15 +85,22 @@ def run(step: Step, index: int, total: int) -> float:
     return time.perf_counter() - start
 
 
+def relative(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def main() -> None:
     plan = steps()
     started = time.perf_counter()
     for i, step in enumerate(plan, 1):
         seconds = run(step, i, len(plan))
-        print(f"    done in {seconds:.0f} s -> {step.output.relative_to(ROOT)}", flush=True)
+        if seconds is not None:
+            print(f"    done in {seconds:.0f} s -> {relative(step.output)}", flush=True)
     print(f"\ndemo finished in {(time.perf_counter() - started) / 60:.1f} min. Outputs:")
     for step in plan:
-        print(f"  {step.output.relative_to(ROOT)}")
+        print(f"  {relative(step.output)}")
+    highlights = [AVATAR_VIDEO, AVATAR_RUN / "eval" / "side_by_side.mp4", AVATAR_RUN / "eval" / "metrics.json", TURN_REPORT / "table.md", TURN_REPORT / "latency_hist.png"]
+    print("Watch and read first:\n" + "\n".join(f"  {relative(p)}" for p in highlights))
 
 
 if __name__ == "__main__":

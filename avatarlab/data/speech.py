@@ -1,4 +1,7 @@
-"""Offline speech synthesis for generated data: espeak-ng (default, light) or piper (optional, GPL-3.0)."""
+"""Offline speech synthesis: espeak-ng (default, light) or piper (optional, GPL-3.0).
+
+`python -m avatarlab.data.speech text="..." out=FILE.wav [engine=piper]` speaks a sentence to a file.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import io
 import shutil
 import subprocess
 from functools import lru_cache
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -51,3 +55,36 @@ def _piper(text: str) -> tuple[np.ndarray, int]:
     voice = _piper_voice()
     chunks = list(voice.synthesize(text))
     return np.concatenate([c.audio_float_array for c in chunks]), chunks[0].sample_rate
+
+
+def say(text: str, out: str | Path, engine: str = "espeak-ng", rate: int = 16000) -> float:
+    """Write `text` spoken by `engine` to the wav file `out`; returns its length in seconds."""
+    from avatarlab.atomic import atomic_path
+
+    if not text.strip():
+        raise UserInputError("text is empty", 'pass text="a sentence to speak"')
+    out_path = Path(out)
+    if out_path.suffix.lower() != ".wav":
+        raise UserInputError(f"out={out} is not a .wav path", "pass out=NAME.wav")
+    audio = synthesize(text, rate=rate, engine=engine)
+    with atomic_path(out_path) as target:
+        sf.write(target, audio, rate, format="WAV")
+    return len(audio) / rate
+
+
+def _main() -> None:
+    import hydra
+    from omegaconf import DictConfig
+
+    from avatarlab.cli import config_dir, run_cli
+
+    @hydra.main(version_base="1.3", config_path=config_dir(), config_name="say")
+    def main(cfg: DictConfig) -> None:
+        seconds = run_cli(lambda: say(str(cfg.text), cfg.out, cfg.engine, int(cfg.rate)))
+        print(f"speech written: {cfg.out} ({seconds:.1f} s)")
+
+    main()
+
+
+if __name__ == "__main__":
+    _main()
