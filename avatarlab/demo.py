@@ -21,7 +21,7 @@ OUTPUTS = ROOT / "outputs"
 REAL_VOICE = ROOT.parent / "shared" / "data" / "speech_radio31_8s.wav"
 AVATAR_RUN = LOGS / "avatar_quickstart"
 AVATAR_VIDEO = OUTPUTS / "avatar_unseen_sentence.mp4"
-TURN_REPORT = ROOT / "experiments" / "turn" / "demo_test"
+TURN_REPORT = OUTPUTS / "turn_report"
 UNSEEN_SENTENCE = "Hello! I am the avatar you just trained, and I have never heard this sentence before today."
 
 
