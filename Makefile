@@ -5,8 +5,6 @@ STAMP := $(VENV)/.installed
 export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
-# Idle OpenMP threads sleep instead of spinning: much faster when two jobs share the cores.
-export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup demo test bench clean
 

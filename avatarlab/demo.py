@@ -77,7 +77,7 @@ def run(step: Step, index: int, total: int) -> float | None:
         return None
     print(f"    $ {' '.join(str(a) for a in step.args)}", flush=True)
     start = time.perf_counter()
-    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(step.args, cwd=ROOT, env=env)
     if result.returncode != 0:
         print(f"demo stopped: step {index} failed (exit {result.returncode}); fix the cause and rerun `make demo` to resume", file=sys.stderr)

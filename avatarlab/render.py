@@ -8,13 +8,10 @@ and torso replay the avatar's own training track. The driving audio is muxed int
 from __future__ import annotations
 
 import logging
-import os
 import math
 import tempfile
 import time
 from pathlib import Path
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: idle threads sleep instead of spinning on shared cores
 
 import hydra
 import numpy as np

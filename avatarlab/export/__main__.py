@@ -10,10 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-import os
 from pathlib import Path
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: idle threads sleep instead of spinning on shared cores
 
 import hydra
 from omegaconf import DictConfig, OmegaConf

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ import torch
 from avatarlab.metrics.image import psnr, ssim
 from avatarlab.metrics.landmarks import landmark_distance, mouth_opening
 from avatarlab.metrics.lipsync import audio_envelope, lagged_correlation, lip_sync_score
-from avatarlab.metrics.speed import frames_per_second
+from avatarlab.metrics.speed import frames_per_second, round_rates
 
 
 def test_psnr_known_values() -> None:
@@ -49,3 +51,7 @@ def test_frames_per_second() -> None:
     calls = []
     fps = frames_per_second(lambda i: calls.append(i), frames=5, warmup=2)
     assert len(calls) == 7 and fps > 0
+    calls.clear()
+    rates = round_rates(lambda i: calls.append(i) or time.sleep(0.002 if len(calls) > 4 else 0.0), frames=2, warmup=0, rounds=3)
+    assert len(calls) == 6 and len(rates) == 3 and rates[0] > rates[2]  # the first round had no sleeps
+    assert frames_per_second(lambda i: time.sleep(0.001), frames=3, warmup=0, rounds=3) < 1000.0
