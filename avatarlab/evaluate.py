@@ -7,6 +7,8 @@ the frame's audio through audio2kp (the whole hybrid), and reports:
 - LMD: mean distance (pixels) between mouth landmarks found by mediapipe on rendered and real frames;
 - lip sync: correlation of the audio loudness with the mouth opening tracked on the frames (max over
   +-2 frames of lag), for the real video (the ceiling), the audio-driven render, and their ratio;
+  `lip_sync_dark_*` the same with the darkness of the mouth box (placed by the real frame's
+  landmarks) as the opening, a reading that does not depend on FaceMesh finding rendered lips;
 - render speed (frames per second, `threads` CPU threads).
 
 Writes RUN_DIR/eval/metrics.json and RUN_DIR/eval/side_by_side.mp4 (real | rendered from audio | keypoints).
@@ -49,6 +51,11 @@ def lpips_if_available(pred: np.ndarray, real: np.ndarray) -> float | None:
         return float(metric(to_tensor(pred), to_tensor(real)).mean())
 
 
+def ratio(value: float, ceiling: float) -> float:
+    """value / ceiling, NaN when either is missing or the ceiling is not positive."""
+    return float(value / ceiling) if ceiling and ceiling > 0 and np.isfinite(value) else float("nan")
+
+
 def draw_keypoints(size: int, points: list[tuple[np.ndarray, tuple[int, int, int]]]) -> np.ndarray:
     """A black frame with projected keypoints (pixels [K, 2]) dotted in the given colours."""
     import cv2
@@ -70,7 +77,7 @@ def evaluate(
     from avatarlab.export.run_checkpoint import find_checkpoint
     from avatarlab.metrics.image import psnr, ssim
     from avatarlab.metrics.landmarks import landmark_distance, mouth_opening, track_frames
-    from avatarlab.metrics.lipsync import audio_envelope, lip_sync_score
+    from avatarlab.metrics.lipsync import audio_envelope, lip_sync_score, mouth_darkness
 
     run = Path(run_dir)
     if not (run / "config.yaml").is_file():
@@ -122,16 +129,17 @@ def evaluate(
     start_sample = int(round(frames[0] / data.spec.fps * rate))
     envelope = audio_envelope(samples[start_sample:], rate, len(frames), data.spec.fps)
     metrics["lip_sync_real"] = lip_sync_score(envelope, mouth_opening(real_lm))
+    metrics["lip_sync_dark_real"] = lip_sync_score(envelope, mouth_darkness(real, real_lm))
     metrics["detected_real"] = float(real_found.mean())
     for name, video_frames in renders.items():
         lm, found = track_frames(video_frames)
         metrics[f"lmd_{name}"] = landmark_distance(lm, real_lm)
         metrics[f"lip_sync_{name}"] = lip_sync_score(envelope, mouth_opening(lm))
+        metrics[f"lip_sync_dark_{name}"] = lip_sync_score(envelope, mouth_darkness(video_frames, real_lm))  # the real frames' mouth boxes
         metrics[f"detected_{name}"] = float(found.mean())
     metrics["lmd"] = metrics[f"lmd_{primary}"]
-    ceiling = metrics["lip_sync_real"]
-    audio_sync = metrics["lip_sync_audio"]
-    metrics["lip_sync_ratio"] = float(audio_sync / ceiling) if ceiling and ceiling > 0 and np.isfinite(audio_sync) else float("nan")
+    metrics["lip_sync_ratio"] = ratio(metrics["lip_sync_audio"], metrics["lip_sync_real"])
+    metrics["lip_sync_dark_ratio"] = ratio(metrics["lip_sync_dark_audio"], metrics["lip_sync_dark_real"])
     metrics["render_fps"] = float(timing[primary])
     metrics["render_fps_audio"] = float(timing["audio"])
     metrics["render_threads"] = threads
@@ -170,8 +178,8 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float, samples: np.nda
 
 
 def summary(metrics: dict[str, Any]) -> str:
-    keys = ["psnr", "ssim", "psnr_audio", "lmd", "lmd_audio", "lip_sync_real", "lip_sync_audio", "lip_sync_ratio", "render_fps"]
-    return "\n".join(f"  {k:16s} {metrics[k]:.4g}" if isinstance(metrics.get(k), float) else f"  {k:16s} {metrics.get(k)}" for k in keys if k in metrics)
+    keys = ["psnr", "ssim", "psnr_audio", "lmd", "lmd_audio", "lip_sync_real", "lip_sync_audio", "lip_sync_ratio", "lip_sync_dark_real", "lip_sync_dark_audio", "lip_sync_dark_ratio", "render_fps"]
+    return "\n".join(f"  {k:20s} {metrics[k]:.4g}" if isinstance(metrics.get(k), float) else f"  {k:20s} {metrics.get(k)}" for k in keys if k in metrics)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")

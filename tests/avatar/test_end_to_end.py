@@ -36,7 +36,7 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
     result = _run("-m", "avatarlab.evaluate", f"run={run}", "max_frames=6")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    for key in ("psnr", "ssim", "psnr_audio", "lmd", "lip_sync_real", "lip_sync_audio", "lip_sync_ratio", "render_fps"):
+    for key in ("psnr", "ssim", "psnr_audio", "lmd", "lip_sync_real", "lip_sync_audio", "lip_sync_ratio", "lip_sync_dark_real", "lip_sync_dark_audio", "lip_sync_dark_ratio", "render_fps"):
         assert key in metrics
     assert metrics["psnr"] > 5 and metrics["render_fps"] > 0
     assert (run / "eval" / "side_by_side.mp4").stat().st_size > 0

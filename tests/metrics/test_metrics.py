@@ -55,3 +55,23 @@ def test_frames_per_second() -> None:
     rates = round_rates(lambda i: calls.append(i) or time.sleep(0.002 if len(calls) > 4 else 0.0), frames=2, warmup=0, rounds=3)
     assert len(calls) == 6 and len(rates) == 3 and rates[0] > rates[2]  # the first round had no sleeps
     assert frames_per_second(lambda i: time.sleep(0.001), frames=3, warmup=0, rounds=3) < 1000.0
+
+
+def test_mouth_darkness_follows_an_opening_mouth() -> None:
+    from avatarlab.data import face_landmarks as fl
+    from avatarlab.metrics.lipsync import mouth_darkness
+
+    frames = np.full((3, 64, 64, 3), 200, np.uint8)
+    landmarks = np.zeros((3, fl.NUM_LANDMARKS, 3), np.float32)
+    landmarks[:, fl.MOUTH_LEFT, :2] = (20, 40)
+    landmarks[:, fl.MOUTH_RIGHT, :2] = (44, 40)
+    landmarks[:, fl.LIPS_OUTER_LOOP, 0] = 32.0
+    landmarks[:, fl.LIPS_OUTER_LOOP, 1] = np.linspace(34, 46, len(fl.LIPS_OUTER_LOOP))
+    frames[1, 38:42, 24:40] = 0  # a slightly open mouth
+    frames[2, 35:45, 24:40] = 0  # a wide open one
+    landmarks_missing = landmarks.copy()
+    landmarks_missing[0, fl.MOUTH_LEFT] = np.nan
+    dark = mouth_darkness(frames, landmarks)
+    assert dark[0] == pytest.approx(1.0 - 200 / 255, abs=1e-3)  # a closed, uniformly lit box
+    assert dark[0] < dark[1] < dark[2] < 1.0
+    assert np.isnan(mouth_darkness(frames, landmarks_missing)[0])
