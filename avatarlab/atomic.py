@@ -12,6 +12,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from avatarlab.errors import UserInputError
+
 
 def _temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -21,13 +23,20 @@ def _temporary_sibling(path: Path) -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed.
 
-    Works for files and directories alike (a directory replaces an existing one whole).
+    Works for files and directories alike (a directory replaces an existing one whole); a file never
+    replaces a directory, nor a directory a file.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserInputError(f"cannot create the folder {final.parent} for {final.name}: {error.strerror}", "choose an output path in a writable folder") from error
     tmp = _temporary_sibling(final)
     try:
         yield tmp
+        if final.exists() and final.is_dir() != tmp.is_dir():
+            kind = "folder" if final.is_dir() else "file"
+            raise UserInputError(f"{final} already exists as a {kind}", f"choose another output path, or remove that {kind}")
         if final.is_dir() and tmp.is_dir():
             old = _temporary_sibling(final)
             final.rename(old)

@@ -31,3 +31,32 @@ def run_cli(action: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
+
+
+def checked(name: str, value: Any, kind: type, minimum: float | None = None, above: float | None = None) -> Any:
+    """`value` as `kind` (int, float or str), at least `minimum` / more than `above`; else a UserInputError naming the option."""
+    if value is None:
+        return None
+    try:
+        converted = kind(value)
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UserInputError(f"{name}={value!r} is not {'an integer' if kind is int else 'a number' if kind is float else kind.__name__}", f"pass {name}=VALUE with a valid {kind.__name__}") from None
+    if minimum is not None and converted < minimum:
+        raise UserInputError(f"{name}={value} is below {minimum}", f"pass {name}={minimum} or more")
+    if above is not None and converted <= above:
+        raise UserInputError(f"{name}={value} must be more than {above}", f"pass a larger {name}")
+    return converted
+
+
+def key_value_options(argv: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Parse `key=value` arguments of a script; keys must be in `defaults`, values take their defaults' types."""
+    options = dict(defaults)
+    for item in argv:
+        key, sep, value = item.partition("=")
+        if not sep or key not in defaults:
+            raise UserInputError(f"unknown argument {item!r}", f"use key=value with keys {', '.join(defaults)}")
+        default = defaults[key]
+        options[key] = checked(key, value, type(default)) if isinstance(default, (int, float)) and not isinstance(default, bool) else value
+    return options

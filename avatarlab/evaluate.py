@@ -16,7 +16,6 @@ Writes RUN_DIR/eval/metrics.json and RUN_DIR/eval/side_by_side.mp4 (real | rende
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -29,7 +28,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from avatarlab.atomic import save_json
-from avatarlab.cli import config_dir, run_cli
+from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -74,14 +73,15 @@ def evaluate(
     from avatarlab.avatar.runtime import Avatar
     from avatarlab.data.preview import project
     from avatarlab.data.subject import Subject
-    from avatarlab.export.run_checkpoint import find_checkpoint
+    from avatarlab.export.run_checkpoint import find_checkpoint, model_kind
     from avatarlab.metrics.image import psnr, ssim
     from avatarlab.metrics.landmarks import landmark_distance, mouth_opening, track_frames
     from avatarlab.metrics.lipsync import audio_envelope, lip_sync_score, mouth_darkness
 
     run = Path(run_dir)
-    if not (run / "config.yaml").is_file():
-        raise UserInputError(f"{run} is not a training run (no config.yaml)", "pass run=PATH printed at the end of `python train.py ...`")
+    kind = model_kind(run)
+    if kind != "avatar":
+        raise UserInputError(f"{run} is a {kind} run, not an avatar run", "evaluate avatar runs here; a turn predictor is evaluated by `python -m avatarlab.turn.evaluate bundle=DIR`")
     torch.set_num_threads(threads)
     config = OmegaConf.load(run / "config.yaml")
     subject_path = subject_dir or OmegaConf.select(config, "data.subject_dir")
@@ -185,7 +185,10 @@ def summary(metrics: dict[str, Any]) -> str:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     def action() -> None:
-        metrics = evaluate(cfg.run, cfg.subject_dir, cfg.max_frames, int(cfg.threads), bool(cfg.video), cfg.occupancy_threshold)
+        metrics = evaluate(
+            cfg.run, cfg.subject_dir, checked("max_frames", cfg.max_frames, int, minimum=1), checked("threads", cfg.threads, int, minimum=1),
+            bool(cfg.video), checked("occupancy_threshold", cfg.occupancy_threshold, float, above=0.0),
+        )
         print(f"metrics ({metrics['frames']} held-out frames) -> {Path(cfg.run) / 'eval' / 'metrics.json'}\n{summary(metrics)}")
         if "video" in metrics:
             print(f"side-by-side video: {metrics['video']}")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from avatarlab.cli import config_dir, run_cli
+from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def render(bundle: str | Path, out: str | Path, audio: str | None = None, keypoi
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="render")
 def main(cfg: DictConfig) -> None:
     def action() -> None:
-        stats = render(cfg.bundle, cfg.out, cfg.audio, cfg.keypoints, int(cfg.threads), cfg.max_seconds)
+        stats = render(cfg.bundle, cfg.out, cfg.audio, cfg.keypoints, checked("threads", cfg.threads, int, minimum=1), checked("max_seconds", cfg.max_seconds, float, above=0.0))
         print(f"video written: {cfg.out} ({int(stats['frames'])} frames, rendered at {stats['render_fps']:.1f} frames/s)")
 
     run_cli(action)

@@ -11,6 +11,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from avatarlab.atomic import atomic_path
 from avatarlab.errors import UserInputError, exit_with
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def _train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+    with atomic_path(output_dir / "config.yaml") as target:
+        OmegaConf.save(cfg, target, resolve=True)
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)

@@ -21,6 +21,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from avatarlab.cli import checked, key_value_options  # noqa: E402
+from avatarlab.errors import UserInputError, exit_with  # noqa: E402
+
 
 def encode_throughput(threads: int, points: int = 65536, repeats: int = 5) -> dict[str, float]:
     from avatarlab.avatar.encodings import hash_grid
@@ -54,9 +57,10 @@ def at_size(model, size: int):  # type: ignore[no-untyped-def]
     return scaled
 
 
-def find_model(args: dict[str, str]):  # type: ignore[no-untyped-def]
+def find_model(args: dict[str, str]) -> tuple[torch.nn.Module, str]:
+    """The AvatarModel to measure (from bundle=, run=, or the newest quickstart run) and where it came from."""
     from avatarlab.avatar.runtime import Avatar
-    from avatarlab.export.avatar import find_checkpoint
+    from avatarlab.export.run_checkpoint import find_checkpoint
 
     if "bundle" in args:
         return Avatar.from_bundle(args["bundle"]).model, args["bundle"]
@@ -65,9 +69,9 @@ def find_model(args: dict[str, str]):  # type: ignore[no-untyped-def]
     else:
         runs = sorted((p for p in (ROOT / "logs").glob("*avatar_quickstart*") if (p / "checkpoints").is_dir()), key=lambda p: p.stat().st_mtime)
         if not runs:
-            raise SystemExit("no quickstart run found: train one (`python train.py experiment=avatar_quickstart`) or pass bundle=DIR")
+            raise UserInputError("no quickstart run found under logs/", "train one (`python train.py experiment=avatar_quickstart`) or pass bundle=DIR")
         run = runs[-1]
-    return Avatar.from_checkpoint(find_checkpoint(run)).model, str(run)
+    return Avatar.from_checkpoint(find_checkpoint(run, "avatar_quickstart")).model, str(run)
 
 
 def render_fps(model, sizes: list[int], threads: int, frames: int = 12, rounds: int = 5) -> dict[int, list[float]]:  # type: ignore[no-untyped-def]
@@ -87,13 +91,16 @@ def render_fps(model, sizes: list[int], threads: int, frames: int = 12, rounds: 
 
 
 def main() -> None:
-    args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
-    threads = int(args.get("threads", 2))
+    try:
+        args = key_value_options(sys.argv[1:], {"bundle": "", "run": "", "threads": 2})
+        threads = checked("threads", args["threads"], int, minimum=1)
+        model, source = find_model({k: v for k, v in args.items() if k in ("bundle", "run") and v})
+    except UserInputError as error:
+        exit_with(error)
     enc = encode_throughput(threads)
     print(f"hash-grid encode (torch, 3D, 10 levels x 2 features, 2^14 table, {threads} threads):")
     print(f"  forward           {enc['forward_points_per_s'] / 1e6:6.2f} M points/s")
     print(f"  forward+backward  {enc['forward_backward_points_per_s'] / 1e6:6.2f} M points/s")
-    model, source = find_model(args)
     with torch.no_grad():
         fps = render_fps(model, [128, 256, 512], threads)
     print(f"render ({source}, {threads} threads; median of rounds, slowest-fastest in brackets):")

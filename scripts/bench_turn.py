@@ -21,6 +21,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from avatarlab.cli import checked, key_value_options  # noqa: E402
 from avatarlab.errors import UserInputError, exit_with  # noqa: E402
 from avatarlab.turn.features import arrival_step  # noqa: E402
 from avatarlab.turn.format import Turn, read_corpus  # noqa: E402
@@ -30,18 +31,8 @@ from avatarlab.turn.tables import load_turn_audio  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {"bundle": str(ROOT / "bundles" / "turn_quickstart"), "corpus": str(ROOT / "datasets" / "turn_corpus" / "test.jsonl"),
-            "turns": "30", "threads": "1"}
+            "turns": 30, "threads": 1}
 BAR_MS = 10.0
-
-
-def parse(argv: list[str]) -> dict[str, str]:
-    args = dict(DEFAULTS)
-    for item in argv:
-        key, sep, value = item.partition("=")
-        if not sep or key not in DEFAULTS:
-            raise UserInputError(f"unknown argument {item!r}", f"use key=value with keys {', '.join(DEFAULTS)}")
-        args[key] = value
-    return args
 
 
 def timed_turn(predictor: TurnPredictor, policy: ResponsePolicy, turn: Turn, audio: np.ndarray) -> tuple[list[float], list[float]]:
@@ -94,8 +85,8 @@ def predictor_policy(bundle: str) -> dict[str, float]:
 
 def main() -> None:
     try:
-        args = parse(sys.argv[1:])
-        results = bench(args["bundle"], args["corpus"], int(args["turns"]), int(args["threads"]))
+        args = key_value_options(sys.argv[1:], DEFAULTS)
+        results = bench(args["bundle"], args["corpus"], checked("turns", args["turns"], int, minimum=1), checked("threads", args["threads"], int, minimum=1))
     except UserInputError as error:
         exit_with(error)
     every = np.concatenate([results["tick"], results["word"]])

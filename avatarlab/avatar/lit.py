@@ -16,10 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from avatarlab.atomic import atomic_path
 from avatarlab.avatar.audio2kp import audio2kp_losses
 from avatarlab.avatar.model import AvatarModel
 from avatarlab.avatar.spec import AvatarSpec
 from avatarlab.data.subject import MASK_FACE, MASK_PERSON
+from avatarlab.errors import UserInputError
 from avatarlab.metrics.image import psnr
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,13 @@ log = logging.getLogger(__name__)
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A Lightning checkpoint, loaded with weights_only (tensors and plain Python values only)."""
-    return torch.load(str(path), map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file fails in many ways inside torch.load
+        raise UserInputError(f"checkpoint {path} cannot be read ({type(error).__name__})", "train again, or pass a run whose checkpoints are intact") from error
+    if not isinstance(checkpoint, dict) or "avatar_spec" not in checkpoint:
+        raise UserInputError(f"checkpoint {path} holds no avatar", "pass the run directory of an avatar experiment (experiment=avatar_*)")
+    return checkpoint
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> AvatarModel:
@@ -211,10 +219,10 @@ class AvatarLitModule(L.LightningModule):
     def _log_image(self, image: torch.Tensor) -> None:
         array = (image.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
         path = self._run_dir() / "images" / f"val_step{self.global_step:06d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
         import cv2
 
-        cv2.imwrite(str(path), cv2.cvtColor(array, cv2.COLOR_RGB2BGR))
+        with atomic_path(path) as target:
+            target.write_bytes(cv2.imencode(".png", cv2.cvtColor(array, cv2.COLOR_RGB2BGR))[1].tobytes())
         for logger in self.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image("val/real_tracked_audio", [array], step=self.global_step)
@@ -244,9 +252,9 @@ class AvatarLitModule(L.LightningModule):
         rendered = [m.render_frame(torch.from_numpy(data.pose[t]), conds[i], codes[i]) for i, t in enumerate(frames)]
         video = [np.concatenate([data.frames[t], (r.numpy() * 255).round().astype(np.uint8)], axis=1) for t, r in zip(frames, rendered)]
         path = self._run_dir() / "videos" / f"val_step{self.global_step:06d}.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            write_video(path, video, m.spec.fps)
+            with atomic_path(path) as target:
+                write_video(target, video, m.spec.fps)
         except Exception as error:  # a missing ffmpeg must not stop training
             log.warning("could not write %s: %s", path, error)
             return

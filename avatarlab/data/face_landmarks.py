@@ -17,7 +17,6 @@ RIGHT_EYE = _indices(fmc.FACEMESH_RIGHT_EYE)
 LEFT_BROW = _indices(fmc.FACEMESH_LEFT_EYEBROW)
 RIGHT_BROW = _indices(fmc.FACEMESH_RIGHT_EYEBROW)
 FACE_OVAL = _indices(fmc.FACEMESH_FACE_OVAL)
-TESSELATION = sorted(tuple(sorted(e)) for e in fmc.FACEMESH_TESSELATION)
 
 # The face oval in drawing order (a closed polygon).
 FACE_OVAL_LOOP = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]

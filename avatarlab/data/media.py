@@ -98,17 +98,13 @@ def iter_frames(info: MediaInfo, fps: float, max_side: int | None = None) -> Ite
             proc.kill()
 
 
-def count_frames(info: MediaInfo, fps: float) -> int:
-    """Number of frames `iter_frames` yields at `fps` (decodes a tiny copy of the video)."""
-    return sum(1 for _ in iter_frames(info, fps, max_side=32))
-
-
 def decode_audio(path: str | Path, rate: int = AUDIO_RATE) -> np.ndarray:
     """Decode the first audio stream to float32 mono at `rate`."""
     cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
     result = subprocess.run(cmd, capture_output=True)
     if result.returncode != 0:
-        raise UserInputError(f"could not decode audio of {path}: {result.stderr.decode(errors='replace').strip()}", "check the file plays, or pass allow_no_audio=true")
+        last_line = (result.stderr.decode(errors="replace").strip().splitlines() or ["no audio stream"])[-1]
+        raise UserInputError(f"could not decode audio of {path}: {last_line}", "pass a file that plays and holds an audio stream")
     return np.frombuffer(result.stdout, np.float32).copy()
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import shutil
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import soundfile as sf
 
 from avatarlab import __version__
 from avatarlab.atomic import atomic_path, save_json, save_npy
+from avatarlab.cli import checked
 from avatarlab.data import face_landmarks as fl
 from avatarlab.data.audio_features import log_mel
 from avatarlab.data.crop import crop_frame, crop_track, face_boxes
@@ -65,10 +64,11 @@ class PrepareParams:
     val_fraction: float = 1 / 11
 
     def validate(self) -> None:
-        if self.size < 32 or self.size % 2:
+        size = checked("size", self.size, int, minimum=32)
+        if size % 2:
             raise UserInputError(f"size={self.size} is not usable", "pass an even size of at least 32 (128 or 256 on a CPU, 512 on a GPU)")
-        if self.fps <= 0:
-            raise UserInputError(f"fps={self.fps} must be positive", "pass fps=25")
+        checked("params.fps", self.fps, float, above=0.0)
+        checked("params.min_seconds", self.min_seconds, float, minimum=0.0)
 
 
 def check_writable(out_dir: Path) -> None:
@@ -86,7 +86,7 @@ def validate_input(info: MediaInfo, params: PrepareParams) -> None:
     if not info.has_video:
         raise UserInputError(f"{info.path} has no video stream", "pass a video of the person speaking to camera")
     if info.duration < params.min_seconds:
-        raise UserInputError(f"{info.path} lasts {info.duration:.2f} s, shorter than the minimum of {params.min_seconds} s", "use a longer clip (minutes are best), or lower min_seconds")
+        raise UserInputError(f"{info.path} lasts {info.duration:.2f} s, shorter than the minimum of {params.min_seconds} s", "use a longer clip (minutes are best), or lower params.min_seconds")
     if not info.has_audio and not params.allow_no_audio:
         raise UserInputError(f"{info.path} has no audio track", "use a video with its speech, or pass allow_no_audio=true to prepare it silent (audio-driven training then has nothing to learn from)")
 
@@ -246,7 +246,7 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
 def _main() -> None:
     import hydra
     from hydra.utils import instantiate
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
 
     from avatarlab.cli import config_dir, run_cli
 

@@ -36,7 +36,7 @@ def synthesize(text: str, rate: int = 16000, engine: str = "espeak-ng", words_pe
 def _espeak(text: str, words_per_minute: int, pitch: int) -> tuple[np.ndarray, int]:
     if shutil.which("espeak-ng") is None:
         raise UserInputError("espeak-ng is not installed", "install it (Debian/Ubuntu: apt-get install espeak-ng; or run `make setup`)")
-    result = subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-p", str(pitch), "--stdout", text], capture_output=True, check=True)
+    result = subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-p", str(pitch), "--stdout", "--", text], capture_output=True, check=True)
     audio, source_rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
     return audio, source_rate
 
@@ -76,11 +76,11 @@ def _main() -> None:
     import hydra
     from omegaconf import DictConfig
 
-    from avatarlab.cli import config_dir, run_cli
+    from avatarlab.cli import checked, config_dir, run_cli
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="say")
     def main(cfg: DictConfig) -> None:
-        seconds = run_cli(lambda: say(str(cfg.text), cfg.out, cfg.engine, int(cfg.rate)))
+        seconds = run_cli(lambda: say(str(cfg.text), cfg.out, cfg.engine, checked("rate", cfg.rate, int, minimum=8000)))
         print(f"speech written: {cfg.out} ({seconds:.1f} s)")
 
     main()

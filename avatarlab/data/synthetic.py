@@ -24,6 +24,7 @@ from scipy.spatial import Delaunay
 from tqdm import tqdm
 
 from avatarlab.atomic import atomic_path, save_json
+from avatarlab.cli import checked
 from avatarlab.data import face_landmarks as fl
 from avatarlab.data.face_tracking import track_faces
 from avatarlab.data.head_pose import euler_to_matrix
@@ -251,7 +252,7 @@ def generate(out_dir: str | Path, params: SyntheticParams = SyntheticParams()) -
     """Write video.mp4, audio.wav, ground_truth.npz and transcript.json to `out_dir`; skip if up to date."""
     from skimage import data as skdata
 
-    if params.seconds < 2:
+    if checked("seconds", params.seconds, float) < 2:
         raise UserInputError(f"seconds={params.seconds} is too short", "pass seconds=2 or more (60 for the quick start)")
     out = Path(out_dir)
     key = job_key({"params": asdict(params), "version": 1})

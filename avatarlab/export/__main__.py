@@ -13,26 +13,13 @@ import logging
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from avatarlab.cli import config_dir, run_cli
 from avatarlab.errors import UserInputError
+from avatarlab.export.run_checkpoint import model_kind
 
 log = logging.getLogger(__name__)
-
-
-def model_kind(run_dir: Path) -> str:
-    """`avatar`, `turn`, ...: the package of the run's LightningModule under avatarlab."""
-    config_path = run_dir / "config.yaml"
-    if not run_dir.is_dir():
-        raise UserInputError(f"no run directory at {run_dir}", "pass run=PATH to a training run (it holds config.yaml and checkpoints/)")
-    if not config_path.is_file():
-        raise UserInputError(f"{run_dir} has no config.yaml, so it is not a training run", "pass the directory that train.py wrote (printed at the end of training)")
-    target = str(OmegaConf.select(OmegaConf.load(config_path), "model._target_", default="") or "")
-    parts = target.split(".")
-    if len(parts) < 3 or parts[0] != "avatarlab":
-        raise UserInputError(f"{config_path}: model._target_ {target!r} is not an avatarlab model", "export runs of avatarlab's own models")
-    return parts[1]
 
 
 def export(run_dir: str | Path, out: str | Path, **options: object) -> Path:

@@ -80,6 +80,8 @@ def write_bundle(
     `assets` maps a name inside assets/ to a file to copy there.
     """
     out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise UserInputError(f"{out} exists and is not a bundle; exporting there would replace everything in it", "pass out=bundles/NEW_NAME (a new folder, or an earlier bundle to overwrite)")
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         weights = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}

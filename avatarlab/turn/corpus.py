@@ -21,7 +21,7 @@ import soundfile as sf
 from omegaconf import DictConfig, OmegaConf
 
 from avatarlab.atomic import atomic_path
-from avatarlab.cli import config_dir, run_cli
+from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
 from avatarlab.turn.format import Turn, write_corpus
 from avatarlab.turn.generator import RenderOptions, ScriptOptions, make_turn
@@ -129,7 +129,11 @@ def generate_corpus(
 def run(cfg: DictConfig) -> Path:
     script = ScriptOptions(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.script.items()})
     render = RenderOptions(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.render.items()})
-    out = generate_corpus(cfg.out, int(cfg.n_turns), int(cfg.seed), float(cfg.val_fraction), float(cfg.test_fraction), script, render, bool(cfg.force))
+    n_turns, seed = checked("n_turns", cfg.n_turns, int, minimum=10), checked("seed", cfg.seed, int)
+    val_fraction, test_fraction = checked("val_fraction", cfg.val_fraction, float, above=0.0), checked("test_fraction", cfg.test_fraction, float, above=0.0)
+    if val_fraction + test_fraction >= 1.0:
+        raise UserInputError(f"val_fraction + test_fraction = {val_fraction + test_fraction} leaves no training turns", "keep their sum below 1 (0.15 each by default)")
+    out = generate_corpus(cfg.out, n_turns, seed, val_fraction, test_fraction, script, render, bool(cfg.force))
     print(f"turn corpus: {out} (train.jsonl, val.jsonl, test.jsonl, audio/)")
     return out
 

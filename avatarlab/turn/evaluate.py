@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from avatarlab.atomic import atomic_path, save_json
-from avatarlab.cli import config_dir, run_cli
+from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
 from avatarlab.turn.embed import torch_threads
 from avatarlab.turn.format import read_corpus
@@ -108,8 +108,10 @@ def _write_turns(path: Path, traces: list[Trace]) -> None:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="turn_evaluate")
 def main(cfg: DictConfig) -> None:
     policy = {k: v for k, v in (OmegaConf.to_container(cfg.policy, resolve=True) or {}).items() if v is not None}  # type: ignore[union-attr]
-    run_cli(lambda: evaluate(cfg.bundle, cfg.corpus, cfg.out, policy, cfg.silence_timeout_s, cfg.tail_s, cfg.word_delay_s,
-                             cfg.llm_first_words_s, cfg.limit, cfg.threads, cfg.streaming))
+    run_cli(lambda: evaluate(cfg.bundle, cfg.corpus, cfg.out, {k: checked(f"policy.{k}", v, float, minimum=0.0) for k, v in policy.items()},
+                             checked("silence_timeout_s", cfg.silence_timeout_s, float, above=0.0), checked("tail_s", cfg.tail_s, float, minimum=0.0),
+                             checked("word_delay_s", cfg.word_delay_s, float, minimum=0.0), checked("llm_first_words_s", cfg.llm_first_words_s, float, minimum=0.0),
+                             checked("limit", cfg.limit, int, minimum=1), checked("threads", cfg.threads, int, minimum=1), bool(cfg.streaming)))
 
 
 if __name__ == "__main__":

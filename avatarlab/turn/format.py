@@ -175,22 +175,25 @@ def read_corpus(path: str | Path, check_audio: bool = False) -> list[Turn]:
         raise CorpusError(f"corpus file {file} does not exist", "generate one with `python -m avatarlab.turn.corpus` or pass corpus=PATH.jsonl")
     turns: list[Turn] = []
     seen: set[str] = set()
-    with open(file, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{file}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CorpusError(f"{where}: not valid JSON ({e.msg} at column {e.colno})", "one JSON object per line") from e
-            turn = parse_turn(record, where, file.parent)
-            if turn.id in seen:
-                raise CorpusError(f"{where}: field 'id': duplicate id {turn.id!r}", "give every turn a unique id")
-            if check_audio and turn.audio is not None and not turn.audio.is_file():
-                raise CorpusError(f"{where}: field 'audio': {turn.audio} does not exist", "fix the path (relative paths start at the corpus file's folder)")
-            seen.add(turn.id)
-            turns.append(turn)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{file} is not UTF-8 text (byte {e.start} cannot be decoded)", "pass a JSONL corpus (docs/turn_corpus.md), not an audio or binary file") from e
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{file}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CorpusError(f"{where}: not valid JSON ({e.msg} at column {e.colno})", "one JSON object per line") from e
+        turn = parse_turn(record, where, file.parent)
+        if turn.id in seen:
+            raise CorpusError(f"{where}: field 'id': duplicate id {turn.id!r}", "give every turn a unique id")
+        if check_audio and turn.audio is not None and not turn.audio.is_file():
+            raise CorpusError(f"{where}: field 'audio': {turn.audio} does not exist", "fix the path (relative paths start at the corpus file's folder)")
+        seen.add(turn.id)
+        turns.append(turn)
     if not turns:
         raise CorpusError(f"{file} holds no turns", "check the file; one JSON object per line")
     return turns

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from avatarlab.atomic import atomic_path
 from avatarlab.turn.metrics import f1, percentile, roc_auc
 from avatarlab.turn.replay import Trace
 
@@ -134,9 +135,9 @@ def latency_histogram(rows: list[dict[str, Any]], path: str | Path) -> Path:
     ax.set_title("turn-taking latency")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_path(path) as target:
+            fig.savefig(target, format="png")
+    finally:
+        plt.close(fig)
     return path

@@ -22,7 +22,6 @@ from avatarlab.hashing import sha256_file
 from avatarlab.turn.embed import EmbeddingCache, PrefixEmbedder, WordPieceVectors, prefix_text
 from avatarlab.turn.features import (
     FRAME_RATE,
-    PAIR_DIM,
     TICK_DIM,
     WORD_DIM,
     FeatureSpec,

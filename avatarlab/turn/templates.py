@@ -16,10 +16,6 @@ from dataclasses import dataclass, field
 
 KINDS = ("statement", "question", "request", "list", "story")
 
-# Ending categories: late additions keep the meaning, late pivots turn it.
-ADDITIONS = ("adverbial", "tag", "thanks", "detail")
-PIVOTS = ("contrast", "negation", "correction", "condition", "kidding", "sarcasm")
-
 
 @dataclass(frozen=True)
 class Family:

@@ -14,7 +14,7 @@ from typing import Sequence
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from avatarlab.cli import config_dir, run_cli
+from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
 from avatarlab.turn.format import Turn, Word, normalize_word, write_corpus
 
@@ -35,8 +35,11 @@ def whisper_model_dir(model_dir: str | None) -> str:
 
 def recognise(path: Path, model: object, language: str = "en") -> list[Word]:
     """Every word of a recording with its start and end (seconds from the file's start)."""
-    segments, _ = model.transcribe(str(path), language=language, word_timestamps=True, beam_size=1, vad_filter=False,
-                                   condition_on_previous_text=False)  # type: ignore[attr-defined]
+    try:
+        segments, _ = model.transcribe(str(path), language=language, word_timestamps=True, beam_size=1, vad_filter=False,
+                                       condition_on_previous_text=False)  # type: ignore[attr-defined]
+    except Exception as e:  # PyAV raises several decode error types for files that are not audio
+        raise UserInputError(f"{path} could not be decoded as audio ({type(e).__name__})", "pass recordings ffmpeg can read (wav, flac, mp3, m4a, ...)") from e
     words: list[Word] = []
     for segment in segments:
         for w in segment.words or []:
@@ -109,7 +112,7 @@ def _positional_audio(argv: list[str]) -> list[str]:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="turn_transcribe")
 def _main(cfg: DictConfig) -> None:
     audio = OmegaConf.to_container(cfg.audio, resolve=True) if cfg.audio is not None else []
-    run_cli(lambda: transcribe(list(audio), cfg.out, cfg.segment_gap_s, cfg.asr_model_dir, cfg.compute_type, cfg.threads))  # type: ignore[arg-type]
+    run_cli(lambda: transcribe(list(audio), cfg.out, checked("segment_gap_s", cfg.segment_gap_s, float, above=0.0), cfg.asr_model_dir, cfg.compute_type, checked("threads", cfg.threads, int, minimum=1)))  # type: ignore[arg-type]
 
 
 def main() -> None:
