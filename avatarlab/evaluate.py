@@ -69,6 +69,7 @@ def draw_keypoints(size: int, points: list[tuple[np.ndarray, tuple[int, int, int
 def evaluate(
     run_dir: str | Path, subject_dir: str | None = None, max_frames: int | None = None, threads: int = 2, video: bool = True, occupancy_threshold: float | None = None
 ) -> dict[str, Any]:
+    """Render the held-out frames of an avatar run from tracked keypoints and from audio; return and save the metrics."""
     from avatarlab.avatar.datamodule import SubjectArrays
     from avatarlab.avatar.runtime import Avatar
     from avatarlab.data.preview import project
@@ -178,6 +179,7 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float, samples: np.nda
 
 
 def summary(metrics: dict[str, Any]) -> str:
+    """The headline metrics, one per line, for the terminal."""
     keys = ["psnr", "ssim", "psnr_audio", "lmd", "lmd_audio", "lip_sync_real", "lip_sync_audio", "lip_sync_ratio", "lip_sync_dark_real", "lip_sync_dark_audio", "lip_sync_dark_ratio", "render_fps"]
     return "\n".join(f"  {k:20s} {metrics[k]:.4g}" if isinstance(metrics.get(k), float) else f"  {k:20s} {metrics.get(k)}" for k in keys if k in metrics)
 

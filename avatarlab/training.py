@@ -18,10 +18,12 @@ log = logging.getLogger(__name__)
 
 
 def build_callbacks(cfg: DictConfig | None) -> list[L.Callback]:
+    """Instantiate every callback of the callbacks group (entries without _target_ are skipped)."""
     return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
 
 
 def build_loggers(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every logger of the logger group; wandb stays offline unless WANDB_MODE says otherwise."""
     os.environ.setdefault("WANDB_MODE", "offline")
     return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
 

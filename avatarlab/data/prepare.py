@@ -64,6 +64,7 @@ class PrepareParams:
     val_fraction: float = 1 / 11
 
     def validate(self) -> None:
+        """Raise a UserInputError for an unusable size, frame rate or minimum length."""
         size = checked("size", self.size, int, minimum=32)
         if size % 2:
             raise UserInputError(f"size={self.size} is not usable", "pass an even size of at least 32 (128 or 256 on a CPU, 512 on a GPU)")

@@ -76,6 +76,8 @@ TEETH = (225, 222, 212)
 
 @dataclass(frozen=True)
 class SyntheticParams:
+    """What the built-in subject is made of: seed, length, speech engine, and how the face moves."""
+
     seed: int = 0
     seconds: float = 60.0
     fps: float = 25.0
@@ -242,6 +244,7 @@ class FaceRig:
 
 
 def source_landmarks(image: np.ndarray) -> np.ndarray:
+    """The 478 FaceMesh landmarks [478, 3] (pixels) of the source photograph."""
     tracks = track_faces([image], total=1, static=True, desc="photo landmarks")
     if not tracks.detected[0]:
         raise RuntimeError("mediapipe found no face in the source photograph")

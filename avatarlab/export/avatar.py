@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from avatarlab.export.bundle import BundleError, read_bundle, write_bundle
 from avatarlab.export.run_checkpoint import find_checkpoint
 
+if TYPE_CHECKING:
+    from avatarlab.avatar.model import AvatarModel
+
 log = logging.getLogger(__name__)
 
 KIND = "avatar"
-
-
 
 
 def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float | None = None) -> Path:
@@ -60,7 +61,7 @@ def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float 
     return path
 
 
-def load_avatar_bundle(path: str | Path):  # -> AvatarModel
+def load_avatar_bundle(path: str | Path) -> AvatarModel:
     """Rebuild the AvatarModel of an avatar bundle (validated: version, kind, hashes, shapes)."""
     from avatarlab.avatar.model import AvatarModel
     from avatarlab.avatar.spec import AvatarSpec

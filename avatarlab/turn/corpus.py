@@ -127,6 +127,7 @@ def generate_corpus(
 
 
 def run(cfg: DictConfig) -> Path:
+    """Check the command's options, generate the corpus, and say where it is."""
     script = ScriptOptions(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.script.items()})
     render = RenderOptions(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.render.items()})
     n_turns, seed = checked("n_turns", cfg.n_turns, int, minimum=10), checked("seed", cfg.seed, int)

