@@ -34,8 +34,7 @@ class Step:
 
 def avatar_steps(py: str) -> list[Step]:
     source = DATA / "astronaut_source" / "video.mp4"
-    run_dir = AVATAR_RUN
-    bundle = BUNDLES / "avatar_quickstart"
+    run_dir, bundle = AVATAR_RUN, BUNDLES / "avatar_quickstart"
     sentence = OUTPUTS / "unseen_sentence.wav"
     steps = [
         Step("generate the built-in subject (60 s talking astronaut)", [py, "-m", "avatarlab.data.synthetic"], source),
@@ -54,8 +53,7 @@ def avatar_steps(py: str) -> list[Step]:
 def turn_steps(py: str) -> list[Step]:
     corpus = DATA / "turn_corpus"
     run_dir = LOGS / "turn_quickstart" / "demo"
-    bundle = BUNDLES / "turn_quickstart"
-    report = TURN_REPORT
+    bundle, report = BUNDLES / "turn_quickstart", TURN_REPORT
     return [
         Step("generate the turn corpus (synthesized speech, split by template family)", [py, "-m", "avatarlab.turn.corpus"], corpus / "test.jsonl"),
         Step("train the turn predictor", [py, "train.py", "experiment=turn_quickstart", f"hydra.run.dir={run_dir}", "ckpt_path=last"], run_dir / "checkpoints" / "final.ckpt"),
