@@ -7,8 +7,9 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -30,13 +31,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserInputError(f"cannot create the folder {final.parent} for {final.name}: {error.strerror}", "choose an output path in a writable folder") from error
+        raise UserInputError(
+            f"cannot create the folder {final.parent} for {final.name}: {error.strerror}",
+            "choose an output path in a writable folder",
+        ) from error
     tmp = _temporary_sibling(final)
     try:
         yield tmp
         if final.exists() and final.is_dir() != tmp.is_dir():
             kind = "folder" if final.is_dir() else "file"
-            raise UserInputError(f"{final} already exists as a {kind}", f"choose another output path, or remove that {kind}")
+            raise UserInputError(
+                f"{final} already exists as a {kind}", f"choose another output path, or remove that {kind}"
+            )
         if final.is_dir() and tmp.is_dir():
             old = _temporary_sibling(final)
             final.rename(old)

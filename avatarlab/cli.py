@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf.errors import MissingMandatoryValue
 
@@ -27,14 +28,23 @@ def run_cli(action: Callable[[], Any]) -> Any:
     except UserInputError as error:
         exit_with(error)
     except MissingMandatoryValue as error:
-        exit_with(UserInputError(f"a required argument is missing: {error.full_key}", f"pass {error.full_key}=VALUE on the command line"))
+        exit_with(
+            UserInputError(
+                f"a required argument is missing: {error.full_key}", f"pass {error.full_key}=VALUE on the command line"
+            )
+        )
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
 
 
+def _kind_name(kind: type) -> str:
+    return "an integer" if kind is int else "a number" if kind is float else kind.__name__
+
+
 def checked(name: str, value: Any, kind: type, minimum: float | None = None, above: float | None = None) -> Any:
-    """`value` as `kind` (int, float or str), at least `minimum` / more than `above`; else a UserInputError naming the option."""
+    """`value` as `kind` (int, float or str), at least `minimum` / more than `above`; else a
+    UserInputError naming the option."""
     if value is None:
         return None
     try:
@@ -42,7 +52,10 @@ def checked(name: str, value: Any, kind: type, minimum: float | None = None, abo
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
     except (TypeError, ValueError):
-        raise UserInputError(f"{name}={value!r} is not {'an integer' if kind is int else 'a number' if kind is float else kind.__name__}", f"pass {name}=VALUE with a valid {kind.__name__}") from None
+        raise UserInputError(
+            f"{name}={value!r} is not {_kind_name(kind)}",
+            f"pass {name}=VALUE with a valid {kind.__name__}",
+        ) from None
     if minimum is not None and converted < minimum:
         raise UserInputError(f"{name}={value} is below {minimum}", f"pass {name}={minimum} or more")
     if above is not None and converted <= above:
@@ -58,5 +71,9 @@ def key_value_options(argv: list[str], defaults: dict[str, Any]) -> dict[str, An
         if not sep or key not in defaults:
             raise UserInputError(f"unknown argument {item!r}", f"use key=value with keys {', '.join(defaults)}")
         default = defaults[key]
-        options[key] = checked(key, value, type(default)) if isinstance(default, (int, float)) and not isinstance(default, bool) else value
+        options[key] = (
+            checked(key, value, type(default))
+            if isinstance(default, (int, float)) and not isinstance(default, bool)
+            else value
+        )
     return options

@@ -38,15 +38,52 @@ def avatar_steps(py: str) -> list[Step]:
     sentence = OUTPUTS / "unseen_sentence.wav"
     steps = [
         Step("generate the built-in subject (60 s talking astronaut)", [py, "-m", "avatarlab.data.synthetic"], source),
-        Step("prepare it at 128 px", [py, "-m", "avatarlab.data.prepare", f"input={source}", "name=astronaut", "size=128"], DATA / "astronaut" / "manifest.json"),
-        Step("train the quickstart avatar (field, audio2kp, joint fine-tune)", [py, "train.py", "experiment=avatar_quickstart", f"hydra.run.dir={run_dir}", "ckpt_path=last"], run_dir / "checkpoints" / "final.ckpt"),
-        Step("evaluate it on the held-out frames", [py, "-m", "avatarlab.evaluate", f"run={run_dir}"], run_dir / "eval" / "side_by_side.mp4"),
-        Step("export its runtime bundle", [py, "-m", "avatarlab.export", f"run={run_dir}", f"out={bundle}"], bundle / "manifest.json"),
-        Step("synthesize a sentence it never heard", [py, "-m", "avatarlab.data.speech", f"text='{UNSEEN_SENTENCE}'", f"out={sentence}"], sentence),
-        Step("render the avatar speaking it", [py, "-m", "avatarlab.render", f"bundle={bundle}", f"audio={sentence}", f"out={AVATAR_VIDEO}"], AVATAR_VIDEO),
+        Step(
+            "prepare it at 128 px",
+            [py, "-m", "avatarlab.data.prepare", f"input={source}", "name=astronaut", "size=128"],
+            DATA / "astronaut" / "manifest.json",
+        ),
+        Step(
+            "train the quickstart avatar (field, audio2kp, joint fine-tune)",
+            [py, "train.py", "experiment=avatar_quickstart", f"hydra.run.dir={run_dir}", "ckpt_path=last"],
+            run_dir / "checkpoints" / "final.ckpt",
+        ),
+        Step(
+            "evaluate it on the held-out frames",
+            [py, "-m", "avatarlab.evaluate", f"run={run_dir}"],
+            run_dir / "eval" / "side_by_side.mp4",
+        ),
+        Step(
+            "export its runtime bundle",
+            [py, "-m", "avatarlab.export", f"run={run_dir}", f"out={bundle}"],
+            bundle / "manifest.json",
+        ),
+        Step(
+            "synthesize a sentence it never heard",
+            [py, "-m", "avatarlab.data.speech", f"text='{UNSEEN_SENTENCE}'", f"out={sentence}"],
+            sentence,
+        ),
+        Step(
+            "render the avatar speaking it",
+            [py, "-m", "avatarlab.render", f"bundle={bundle}", f"audio={sentence}", f"out={AVATAR_VIDEO}"],
+            AVATAR_VIDEO,
+        ),
     ]
     if REAL_VOICE.is_file():
-        steps.append(Step("render it speaking with a real voice", [py, "-m", "avatarlab.render", f"bundle={bundle}", f"audio={REAL_VOICE}", f"out={OUTPUTS / 'avatar_real_voice.mp4'}"], OUTPUTS / "avatar_real_voice.mp4"))
+        steps.append(
+            Step(
+                "render it speaking with a real voice",
+                [
+                    py,
+                    "-m",
+                    "avatarlab.render",
+                    f"bundle={bundle}",
+                    f"audio={REAL_VOICE}",
+                    f"out={OUTPUTS / 'avatar_real_voice.mp4'}",
+                ],
+                OUTPUTS / "avatar_real_voice.mp4",
+            )
+        )
     return steps
 
 
@@ -55,10 +92,33 @@ def turn_steps(py: str) -> list[Step]:
     run_dir = LOGS / "turn_quickstart" / "demo"
     bundle, report = BUNDLES / "turn_quickstart", TURN_REPORT
     return [
-        Step("generate the turn corpus (synthesized speech, split by template family)", [py, "-m", "avatarlab.turn.corpus"], corpus / "test.jsonl"),
-        Step("train the turn predictor", [py, "train.py", "experiment=turn_quickstart", f"hydra.run.dir={run_dir}", "ckpt_path=last"], run_dir / "checkpoints" / "final.ckpt"),
-        Step("export its runtime bundle", [py, "-m", "avatarlab.export", f"run={run_dir}", f"out={bundle}"], bundle / "manifest.json"),
-        Step("replay the held-out families through the response policy", [py, "-m", "avatarlab.turn.evaluate", f"bundle={bundle}", f"corpus={corpus / 'test.jsonl'}", f"out={report}"], report / "latency_hist.png"),
+        Step(
+            "generate the turn corpus (synthesized speech, split by template family)",
+            [py, "-m", "avatarlab.turn.corpus"],
+            corpus / "test.jsonl",
+        ),
+        Step(
+            "train the turn predictor",
+            [py, "train.py", "experiment=turn_quickstart", f"hydra.run.dir={run_dir}", "ckpt_path=last"],
+            run_dir / "checkpoints" / "final.ckpt",
+        ),
+        Step(
+            "export its runtime bundle",
+            [py, "-m", "avatarlab.export", f"run={run_dir}", f"out={bundle}"],
+            bundle / "manifest.json",
+        ),
+        Step(
+            "replay the held-out families through the response policy",
+            [
+                py,
+                "-m",
+                "avatarlab.turn.evaluate",
+                f"bundle={bundle}",
+                f"corpus={corpus / 'test.jsonl'}",
+                f"out={report}",
+            ],
+            report / "latency_hist.png",
+        ),
     ]
 
 
@@ -78,7 +138,11 @@ def run(step: Step, index: int, total: int) -> float | None:
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(step.args, cwd=ROOT, env=env)
     if result.returncode != 0:
-        print(f"demo stopped: step {index} failed (exit {result.returncode}); fix the cause and rerun `make demo` to resume", file=sys.stderr)
+        print(
+            f"demo stopped: step {index} failed (exit {result.returncode});"
+            " fix the cause and rerun `make demo` to resume",
+            file=sys.stderr,
+        )
         sys.exit(result.returncode)
     return time.perf_counter() - start
 
@@ -97,7 +161,13 @@ def main() -> None:
     print(f"\ndemo finished in {(time.perf_counter() - started) / 60:.1f} min. Outputs:")
     for step in plan:
         print(f"  {relative(step.output)}")
-    highlights = [AVATAR_VIDEO, AVATAR_RUN / "eval" / "side_by_side.mp4", AVATAR_RUN / "eval" / "metrics.json", TURN_REPORT / "table.md", TURN_REPORT / "latency_hist.png"]
+    highlights = [
+        AVATAR_VIDEO,
+        AVATAR_RUN / "eval" / "side_by_side.mp4",
+        AVATAR_RUN / "eval" / "metrics.json",
+        TURN_REPORT / "table.md",
+        TURN_REPORT / "latency_hist.png",
+    ]
     print("Watch and read first:\n" + "\n".join(f"  {relative(p)}" for p in highlights))
 
 

@@ -67,9 +67,15 @@ def draw_keypoints(size: int, points: list[tuple[np.ndarray, tuple[int, int, int
 
 
 def evaluate(
-    run_dir: str | Path, subject_dir: str | None = None, max_frames: int | None = None, threads: int = 2, video: bool = True, occupancy_threshold: float | None = None
+    run_dir: str | Path,
+    subject_dir: str | None = None,
+    max_frames: int | None = None,
+    threads: int = 2,
+    video: bool = True,
+    occupancy_threshold: float | None = None,
 ) -> dict[str, Any]:
-    """Render the held-out frames of an avatar run from tracked keypoints and from audio; return and save the metrics."""
+    """Render the held-out frames of an avatar run from tracked keypoints and from audio; return and save
+    the metrics."""
     from avatarlab.avatar.datamodule import SubjectArrays
     from avatarlab.avatar.runtime import Avatar
     from avatarlab.data.preview import project
@@ -82,7 +88,11 @@ def evaluate(
     run = Path(run_dir)
     kind = model_kind(run)
     if kind != "avatar":
-        raise UserInputError(f"{run} is a {kind} run, not an avatar run", "evaluate avatar runs here; a turn predictor is evaluated by `python -m avatarlab.turn.evaluate bundle=DIR`")
+        raise UserInputError(
+            f"{run} is a {kind} run, not an avatar run",
+            "evaluate avatar runs here; a turn predictor is evaluated by"
+            " `python -m avatarlab.turn.evaluate bundle=DIR`",
+        )
     torch.set_num_threads(threads)
     config = OmegaConf.load(run / "config.yaml")
     subject_path = subject_dir or OmegaConf.select(config, "data.subject_dir")
@@ -91,7 +101,10 @@ def evaluate(
     avatar = Avatar.from_checkpoint(find_checkpoint(run, "avatar_quickstart"))
     data = SubjectArrays(Subject.open(subject_path))
     if data.spec.size != avatar.spec.size or data.spec.num_keypoints != avatar.spec.num_keypoints:
-        raise UserInputError(f"subject {subject_path} ({data.spec.size} px) does not match the avatar ({avatar.spec.size} px)", "evaluate on the subject the run trained on")
+        raise UserInputError(
+            f"subject {subject_path} ({data.spec.size} px) does not match the avatar ({avatar.spec.size} px)",
+            "evaluate on the subject the run trained on",
+        )
     model = avatar.model
     if occupancy_threshold is not None:
         model.set_occupancy_threshold(float(occupancy_threshold))
@@ -113,8 +126,13 @@ def evaluate(
     primary = "tracked" if "tracked" in renders else "audio"
 
     metrics: dict[str, Any] = {
-        "run": str(run), "subject": str(subject_path), "frames": int(len(frames)), "size": int(data.spec.size), "condition": model.condition,
-        "occupancy_threshold": float(model.occupancy.threshold), "occupied_fraction": model.occupancy.occupied_fraction,
+        "run": str(run),
+        "subject": str(subject_path),
+        "frames": int(len(frames)),
+        "size": int(data.spec.size),
+        "condition": model.condition,
+        "occupancy_threshold": float(model.occupancy.threshold),
+        "occupied_fraction": model.occupancy.occupied_fraction,
     }
     for name, video_frames in renders.items():
         as_float = video_frames.astype(np.float32) / 255.0
@@ -136,7 +154,9 @@ def evaluate(
         lm, found = track_frames(video_frames)
         metrics[f"lmd_{name}"] = landmark_distance(lm, real_lm)
         metrics[f"lip_sync_{name}"] = lip_sync_score(envelope, mouth_opening(lm))
-        metrics[f"lip_sync_dark_{name}"] = lip_sync_score(envelope, mouth_darkness(video_frames, real_lm))  # the real frames' mouth boxes
+        metrics[f"lip_sync_dark_{name}"] = lip_sync_score(
+            envelope, mouth_darkness(video_frames, real_lm)
+        )  # the real frames' mouth boxes
         metrics[f"detected_{name}"] = float(found.mean())
     metrics["lmd"] = metrics[f"lmd_{primary}"]
     metrics["lip_sync_ratio"] = ratio(metrics["lip_sync_audio"], metrics["lip_sync_real"])
@@ -145,7 +165,9 @@ def evaluate(
     metrics["render_fps_audio"] = float(timing["audio"])
     metrics["render_threads"] = threads
 
-    metrics = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}  # JSON has no NaN
+    metrics = {
+        k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()
+    }  # JSON has no NaN
     out = run / "eval"
     out.mkdir(parents=True, exist_ok=True)
     save_json(out / "metrics.json", metrics)
@@ -155,7 +177,13 @@ def evaluate(
         for i, t in enumerate(frames):
             pose = data.pose[t]
             kp_panels.append(
-                draw_keypoints(data.spec.size, [(project(data.keypoints[t], pose, data.spec.camera), (230, 60, 60)), (project(canonical_pred[i], pose, data.spec.camera), (60, 230, 60))])
+                draw_keypoints(
+                    data.spec.size,
+                    [
+                        (project(data.keypoints[t], pose, data.spec.camera), (230, 60, 60)),
+                        (project(canonical_pred[i], pose, data.spec.camera), (60, 230, 60)),
+                    ],
+                )
             )
         panels = [np.concatenate([r, a, k], axis=1) for r, a, k in zip(real, renders["audio"], kp_panels)]
         write_clip(out / "side_by_side.mp4", panels, data.spec.fps, samples[start_sample:], rate)
@@ -180,18 +208,42 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float, samples: np.nda
 
 def summary(metrics: dict[str, Any]) -> str:
     """The headline metrics, one per line, for the terminal."""
-    keys = ["psnr", "ssim", "psnr_audio", "lmd", "lmd_audio", "lip_sync_real", "lip_sync_audio", "lip_sync_ratio", "lip_sync_dark_real", "lip_sync_dark_audio", "lip_sync_dark_ratio", "render_fps"]
-    return "\n".join(f"  {k:20s} {metrics[k]:.4g}" if isinstance(metrics.get(k), float) else f"  {k:20s} {metrics.get(k)}" for k in keys if k in metrics)
+    keys = [
+        "psnr",
+        "ssim",
+        "psnr_audio",
+        "lmd",
+        "lmd_audio",
+        "lip_sync_real",
+        "lip_sync_audio",
+        "lip_sync_ratio",
+        "lip_sync_dark_real",
+        "lip_sync_dark_audio",
+        "lip_sync_dark_ratio",
+        "render_fps",
+    ]
+    return "\n".join(
+        f"  {k:20s} {metrics[k]:.4g}" if isinstance(metrics.get(k), float) else f"  {k:20s} {metrics.get(k)}"
+        for k in keys
+        if k in metrics
+    )
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     def action() -> None:
         metrics = evaluate(
-            cfg.run, cfg.subject_dir, checked("max_frames", cfg.max_frames, int, minimum=1), checked("threads", cfg.threads, int, minimum=1),
-            bool(cfg.video), checked("occupancy_threshold", cfg.occupancy_threshold, float, above=0.0),
+            cfg.run,
+            cfg.subject_dir,
+            checked("max_frames", cfg.max_frames, int, minimum=1),
+            checked("threads", cfg.threads, int, minimum=1),
+            bool(cfg.video),
+            checked("occupancy_threshold", cfg.occupancy_threshold, float, above=0.0),
         )
-        print(f"metrics ({metrics['frames']} held-out frames) -> {Path(cfg.run) / 'eval' / 'metrics.json'}\n{summary(metrics)}")
+        print(
+            f"metrics ({metrics['frames']} held-out frames) -> {Path(cfg.run) / 'eval' / 'metrics.json'}\n"
+            f"{summary(metrics)}"
+        )
         if "video" in metrics:
             print(f"side-by-side video: {metrics['video']}")
 

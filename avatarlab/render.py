@@ -24,7 +24,14 @@ from avatarlab.errors import UserInputError
 log = logging.getLogger(__name__)
 
 
-def render(bundle: str | Path, out: str | Path, audio: str | None = None, keypoints: str | None = None, threads: int = 2, max_seconds: float | None = None) -> dict[str, float]:
+def render(
+    bundle: str | Path,
+    out: str | Path,
+    audio: str | None = None,
+    keypoints: str | None = None,
+    threads: int = 2,
+    max_seconds: float | None = None,
+) -> dict[str, float]:
     """Render to `out` (mp4 with audio); returns frames, seconds and frames per second."""
     import soundfile as sf
 
@@ -55,11 +62,16 @@ def render(bundle: str | Path, out: str | Path, audio: str | None = None, keypoi
     else:
         driver = Subject.open(keypoints)
         if driver.keypoint_indices != avatar.spec.keypoint_indices:
-            raise UserInputError(f"{keypoints} uses other keypoints than this avatar", "prepare the driving video with the same avatarlab version")
+            raise UserInputError(
+                f"{keypoints} uses other keypoints than this avatar",
+                "prepare the driving video with the same avatarlab version",
+            )
         kp = driver.keypoints.astype(np.float32)
         samples, rate = driver.audio()
         if rate != AUDIO_RATE:
-            raise UserInputError(f"{keypoints}/audio.wav is {rate} Hz, expected {AUDIO_RATE}", "prepare the driving video again")
+            raise UserInputError(
+                f"{keypoints}/audio.wav is {rate} Hz, expected {AUDIO_RATE}", "prepare the driving video again"
+            )
         if max_seconds:
             kp = kp[: int(max_seconds * driver.fps)]
         codes = avatar.codes_from_keypoints(kp, retarget_from_mean=kp.mean(0))
@@ -73,15 +85,30 @@ def render(bundle: str | Path, out: str | Path, audio: str | None = None, keypoi
         with atomic_path(out_path) as target:
             write_video(target, frames, fps, audio=wav)
     stats = {"frames": float(len(frames)), "seconds": len(frames) / fps, "render_fps": len(frames) / elapsed}
-    log.info("rendered %d frames (%.1f s of video) at %.1f frames/s -> %s", len(frames), stats["seconds"], stats["render_fps"], out_path)
+    log.info(
+        "rendered %d frames (%.1f s of video) at %.1f frames/s -> %s",
+        len(frames),
+        stats["seconds"],
+        stats["render_fps"],
+        out_path,
+    )
     return stats
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="render")
 def main(cfg: DictConfig) -> None:
     def action() -> None:
-        stats = render(cfg.bundle, cfg.out, cfg.audio, cfg.keypoints, checked("threads", cfg.threads, int, minimum=1), checked("max_seconds", cfg.max_seconds, float, above=0.0))
-        print(f"video written: {cfg.out} ({int(stats['frames'])} frames, rendered at {stats['render_fps']:.1f} frames/s)")
+        stats = render(
+            cfg.bundle,
+            cfg.out,
+            cfg.audio,
+            cfg.keypoints,
+            checked("threads", cfg.threads, int, minimum=1),
+            checked("max_seconds", cfg.max_seconds, float, above=0.0),
+        )
+        print(
+            f"video written: {cfg.out} ({int(stats['frames'])} frames, rendered at {stats['render_fps']:.1f} frames/s)"
+        )
 
     run_cli(action)
 

@@ -36,7 +36,9 @@ def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
         last = output_dir / "checkpoints" / "last.ckpt"
         return str(last) if last.exists() else None
     if not Path(ckpt_path).is_file():
-        raise UserInputError(f"checkpoint {ckpt_path} does not exist", "pass ckpt_path=PATH/TO/last.ckpt or ckpt_path=last")
+        raise UserInputError(
+            f"checkpoint {ckpt_path} does not exist", "pass ckpt_path=PATH/TO/last.ckpt or ckpt_path=last"
+        )
     return ckpt_path
 
 

@@ -29,7 +29,15 @@ def encode_throughput(threads: int, points: int = 65536, repeats: int = 5) -> di
     from avatarlab.avatar.encodings import hash_grid
 
     torch.set_num_threads(threads)
-    grid = hash_grid(3, num_levels=10, features_per_level=2, log2_hashmap_size=14, base_resolution=16, max_resolution=256, backend="torch")
+    grid = hash_grid(
+        3,
+        num_levels=10,
+        features_per_level=2,
+        log2_hashmap_size=14,
+        base_resolution=16,
+        max_resolution=256,
+        backend="torch",
+    )
     x = torch.rand(points, 3)
     with torch.no_grad():
         grid(x)
@@ -53,7 +61,11 @@ def at_size(model, size: int):  # type: ignore[no-untyped-def]
     camera = {k: v * factor for k, v in model.spec.camera.items()}
     scaled.spec = dataclasses.replace(model.spec, size=size, camera=camera)
     plate = model.background.permute(2, 0, 1)[None]
-    scaled.background = torch.nn.functional.interpolate(plate, size=(size, size), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).contiguous()
+    scaled.background = (
+        torch.nn.functional.interpolate(plate, size=(size, size), mode="bilinear", align_corners=False)[0]
+        .permute(1, 2, 0)
+        .contiguous()
+    )
     return scaled
 
 
@@ -67,14 +79,22 @@ def find_model(args: dict[str, str]) -> tuple[torch.nn.Module, str]:
     if "run" in args:
         run = Path(args["run"])
     else:
-        runs = sorted((p for p in (ROOT / "logs").glob("*avatar_quickstart*") if (p / "checkpoints").is_dir()), key=lambda p: p.stat().st_mtime)
+        runs = sorted(
+            (p for p in (ROOT / "logs").glob("*avatar_quickstart*") if (p / "checkpoints").is_dir()),
+            key=lambda p: p.stat().st_mtime,
+        )
         if not runs:
-            raise UserInputError("no quickstart run found under logs/", "train one (`python train.py experiment=avatar_quickstart`) or pass bundle=DIR")
+            raise UserInputError(
+                "no quickstart run found under logs/",
+                "train one (`python train.py experiment=avatar_quickstart`) or pass bundle=DIR",
+            )
         run = runs[-1]
     return Avatar.from_checkpoint(find_checkpoint(run, "avatar_quickstart")).model, str(run)
 
 
-def render_fps(model, sizes: list[int], threads: int, frames: int = 12, rounds: int = 5) -> dict[int, list[float]]:  # type: ignore[no-untyped-def]
+def render_fps(  # type: ignore[no-untyped-def]
+    model, sizes: list[int], threads: int, frames: int = 12, rounds: int = 5
+) -> dict[int, list[float]]:
     """Per size, the frames per second of each of `rounds` rounds (fewer frames at 512 px)."""
     from avatarlab.avatar.runtime import Avatar
     from avatarlab.metrics.speed import round_rates
@@ -84,9 +104,17 @@ def render_fps(model, sizes: list[int], threads: int, frames: int = 12, rounds: 
     for size in sizes:
         avatar = Avatar(at_size(model, size))
         poses, conds = avatar.playback_track(frames + 3)
-        codes = avatar.model.code(normalised_keypoints=torch.zeros(frames + 3, model.spec.num_keypoints, 3)) if model.condition == "keypoints" else torch.zeros(frames + 3, model.head.attention.out_features)
+        codes = (
+            avatar.model.code(normalised_keypoints=torch.zeros(frames + 3, model.spec.num_keypoints, 3))
+            if model.condition == "keypoints"
+            else torch.zeros(frames + 3, model.head.attention.out_features)
+        )
         count = frames if size < 512 else max(3, frames // 3)
-        out[size] = round_rates(lambda i: avatar.render(poses[i], conds[i], codes[i]), frames=count, rounds=rounds if size < 512 else 2)
+        out[size] = round_rates(
+            lambda i, avatar=avatar, poses=poses, conds=conds, codes=codes: avatar.render(poses[i], conds[i], codes[i]),
+            frames=count,
+            rounds=rounds if size < 512 else 2,
+        )
     return out
 
 

@@ -41,7 +41,10 @@ def main() -> None:
         truth = np.load(source / "ground_truth.npz")["rotation"].astype(np.float64)
         estimated = np.load(subject / "pose.npy")[:, :3, :3].astype(np.float64)
         errors = relative_pose_errors(estimated, truth)
-        print(f"synthetic head-pose error over {len(errors)} frames: median {np.median(errors):.2f} deg, p90 {np.percentile(errors, 90):.2f} deg (bar: median < 2)")
+        print(
+            f"synthetic head-pose error over {len(errors)} frames: median {np.median(errors):.2f} deg,"
+            f" p90 {np.percentile(errors, 90):.2f} deg (bar: median < 2)"
+        )
 
 
 if __name__ == "__main__":

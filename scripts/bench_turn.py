@@ -30,12 +30,18 @@ from avatarlab.turn.predictor import TurnPredictor  # noqa: E402
 from avatarlab.turn.tables import load_turn_audio  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULTS = {"bundle": str(ROOT / "bundles" / "turn_quickstart"), "corpus": str(ROOT / "datasets" / "turn_corpus" / "test.jsonl"),
-            "turns": 30, "threads": 1}
+DEFAULTS = {
+    "bundle": str(ROOT / "bundles" / "turn_quickstart"),
+    "corpus": str(ROOT / "datasets" / "turn_corpus" / "test.jsonl"),
+    "turns": 30,
+    "threads": 1,
+}
 BAR_MS = 10.0
 
 
-def timed_turn(predictor: TurnPredictor, policy: ResponsePolicy, turn: Turn, audio: np.ndarray) -> tuple[list[float], list[float]]:
+def timed_turn(
+    predictor: TurnPredictor, policy: ResponsePolicy, turn: Turn, audio: np.ndarray
+) -> tuple[list[float], list[float]]:
     """Replay one turn tick by tick; milliseconds of each update without and with a new word."""
     arrivals = [arrival_step(w.end) for w in turn.words]
     predictor.reset()
@@ -62,8 +68,11 @@ def timed_turn(predictor: TurnPredictor, policy: ResponsePolicy, turn: Turn, aud
 def bench(bundle: str, corpus: str, turns: int, threads: int) -> dict[str, np.ndarray]:
     torch.set_num_threads(threads)
     if not Path(bundle).is_dir():
-        raise UserInputError(f"no turn bundle at {bundle}", "train and export one: python train.py experiment=turn_quickstart, then "
-                             "python -m avatarlab.export run=RUN_DIR out=bundles/turn_quickstart")
+        raise UserInputError(
+            f"no turn bundle at {bundle}",
+            "train and export one: python train.py experiment=turn_quickstart, then "
+            "python -m avatarlab.export run=RUN_DIR out=bundles/turn_quickstart",
+        )
     predictor = TurnPredictor.from_bundle(bundle)  # the live embedder: no cache
     policy = ResponsePolicy(**predictor_policy(bundle))
     chosen = read_corpus(corpus, check_audio=True)[:turns]
@@ -86,19 +95,34 @@ def predictor_policy(bundle: str) -> dict[str, float]:
 def main() -> None:
     try:
         args = key_value_options(sys.argv[1:], DEFAULTS)
-        results = bench(args["bundle"], args["corpus"], checked("turns", args["turns"], int, minimum=1), checked("threads", args["threads"], int, minimum=1))
+        results = bench(
+            args["bundle"],
+            args["corpus"],
+            checked("turns", args["turns"], int, minimum=1),
+            checked("threads", args["threads"], int, minimum=1),
+        )
     except UserInputError as error:
         exit_with(error)
     every = np.concatenate([results["tick"], results["word"]])
-    print(f"turn predictor, one update (features + model), torch threads={args['threads']}, {os.cpu_count()} cores, "
-          f"{len(every)} updates over {args['turns']} turns")
+    print(
+        f"turn predictor, one update (features + model), torch threads={args['threads']}, {os.cpu_count()} cores, "
+        f"{len(every)} updates over {args['turns']} turns"
+    )
     print(f"{'update':<26}{'count':>7}{'median ms':>11}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for name, values in (("tick (10 ms of audio)", results["tick"]), ("word arrival (+embedding)", results["word"]), ("all", every)):
-        print(f"{name:<26}{len(values):>7}{np.median(values):>11.2f}{np.percentile(values, 90):>9.2f}"
-              f"{np.percentile(values, 99):>9.2f}{values.max():>9.2f}")
+    for name, values in (
+        ("tick (10 ms of audio)", results["tick"]),
+        ("word arrival (+embedding)", results["word"]),
+        ("all", every),
+    ):
+        print(
+            f"{name:<26}{len(values):>7}{np.median(values):>11.2f}{np.percentile(values, 90):>9.2f}"
+            f"{np.percentile(values, 99):>9.2f}{values.max():>9.2f}"
+        )
     worst = float(np.percentile(results["word"], 99))
     verdict = "met" if worst <= BAR_MS else "NOT met"
-    print(f"bar: one update <= {BAR_MS:.0f} ms -> {verdict} (p99 of word-arrival updates, the costliest: {worst:.2f} ms)")
+    print(
+        f"bar: one update <= {BAR_MS:.0f} ms -> {verdict} (p99 of word-arrival updates, the costliest: {worst:.2f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,10 @@ def test_export_refuses_a_folder_that_is_not_a_bundle(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["-m", "avatarlab.render", "bundle=b", "audio=a.wav", "out=o.mp4", "threads=abc"], "threads='abc' is not an integer"),
+        (
+            ["-m", "avatarlab.render", "bundle=b", "audio=a.wav", "out=o.mp4", "threads=abc"],
+            "threads='abc' is not an integer",
+        ),
         (["-m", "avatarlab.evaluate", "run=r", "max_frames=0"], "max_frames=0 is below 1"),
         (["-m", "avatarlab.data.speech", "text=hi", "out=o.wav", "rate=0"], "rate=0 is below 8000"),
         (["-m", "avatarlab.turn.corpus", "val_fraction=0.6", "test_fraction=0.5"], "leaves no training turns"),
@@ -80,6 +83,12 @@ def test_commands_reject_bad_options_without_a_traceback(args: list[str], messag
 
 def test_speech_speaks_text_that_looks_like_an_option(tmp_path: Path) -> None:
     out = tmp_path / "minus.wav"
-    result = subprocess.run([sys.executable, "-m", "avatarlab.data.speech", "text=-5 degrees outside", f"out={out}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.data.speech", "text=-5 degrees outside", f"out={out}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 16000  # over half a second of 16-bit speech

@@ -49,7 +49,9 @@ def test_train_config_instantiates(experiment: str, tmp_path: Path) -> None:
     assert instantiate(cfg.model) is not None
 
 
-@pytest.mark.parametrize("name,overrides", [("prepare", ["input=video.mp4", "name=me"]), ("synthetic", []), ("serve", [])])
+@pytest.mark.parametrize(
+    "name,overrides", [("prepare", ["input=video.mp4", "name=me"]), ("synthetic", []), ("serve", [])]
+)
 def test_command_configs_compose(name: str, overrides: list[str], tmp_path: Path) -> None:
     cfg = _compose(name, overrides, tmp_path)
     OmegaConf.resolve(cfg)

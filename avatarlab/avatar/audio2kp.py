@@ -17,7 +17,13 @@ def mel_windows(mel: np.ndarray, frames: np.ndarray, past: int, future: int, mel
     """float32 [len(frames), (past + future + 1) * mel_per_frame, n_mels] windows, padded with silence."""
     rows = (past + future + 1) * mel_per_frame
     pad_front, pad_back = past * mel_per_frame, (future + 1) * mel_per_frame
-    padded = np.concatenate([np.full((pad_front, mel.shape[1]), MEL_FLOOR, np.float32), mel.astype(np.float32), np.full((pad_back, mel.shape[1]), MEL_FLOOR, np.float32)])
+    padded = np.concatenate(
+        [
+            np.full((pad_front, mel.shape[1]), MEL_FLOOR, np.float32),
+            mel.astype(np.float32),
+            np.full((pad_back, mel.shape[1]), MEL_FLOOR, np.float32),
+        ]
+    )
     starts = np.asarray(frames) * mel_per_frame  # padded index of (frame - past) * mpf
     index = starts[:, None] + np.arange(rows)[None]
     return padded[index]
@@ -47,7 +53,15 @@ class AudioEncoder(nn.Module):
 class Audio2Keypoints(nn.Module):
     """Predicts normalised keypoints [B, K, 3] (z-scored with the subject's statistics) and blink [B]."""
 
-    def __init__(self, n_mels: int, num_keypoints: int, past: int = 8, future: int = 2, mel_per_frame: int = 4, channels: int = 96) -> None:
+    def __init__(
+        self,
+        n_mels: int,
+        num_keypoints: int,
+        past: int = 8,
+        future: int = 2,
+        mel_per_frame: int = 4,
+        channels: int = 96,
+    ) -> None:
         super().__init__()
         self.past, self.future, self.mel_per_frame = past, future, mel_per_frame
         self.num_keypoints = num_keypoints
@@ -79,7 +93,10 @@ def audio2kp_losses(
     weights: dict[str, float],
 ) -> dict[str, torch.Tensor]:
     """Losses over chunks of consecutive frames: keypoints [A, C, K, 3] (normalised), blink [A, C]."""
-    losses = {"position": nn.functional.mse_loss(pred_kp, true_kp), "blink": nn.functional.mse_loss(pred_blink, true_blink)}
+    losses = {
+        "position": nn.functional.mse_loss(pred_kp, true_kp),
+        "blink": nn.functional.mse_loss(pred_blink, true_blink),
+    }
     if pred_kp.shape[1] > 1:
         losses["velocity"] = nn.functional.mse_loss(pred_kp[:, 1:] - pred_kp[:, :-1], true_kp[:, 1:] - true_kp[:, :-1])
     if mouth_indices:

@@ -40,7 +40,9 @@ TINY_OVERRIDES = [
 ]
 
 
-def tiny_train_config(experiment: str, subject_dir: str | Path, output_dir: str | Path, extra: list[str] | None = None) -> DictConfig:
+def tiny_train_config(
+    experiment: str, subject_dir: str | Path, output_dir: str | Path, extra: list[str] | None = None
+) -> DictConfig:
     """The train config of `experiment` on `subject_dir`, a few CPU steps, writing to `output_dir`."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra

@@ -4,8 +4,9 @@ and held-out frames for validation. Everything comes from a prepared subject (av
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -86,7 +87,9 @@ class RayBatches(IterableDataset):
             weights = self.pixel_weights(d.masks[chosen])  # [B, S*S]
             cdf = np.cumsum(weights, axis=1)
             picks = (rng.random((self.frames, per_frame)) * cdf[:, -1:]).astype(np.float64)
-            flat = np.stack([np.searchsorted(cdf[b], picks[b], side="right") for b in range(self.frames)]).clip(0, size * size - 1)  # [B, R]
+            flat = np.stack([np.searchsorted(cdf[b], picks[b], side="right") for b in range(self.frames)]).clip(
+                0, size * size - 1
+            )  # [B, R]
             ys, xs = flat // size, flat % size
             rgb = d.frames[chosen[:, None], ys, xs].astype(np.float32) / 255.0  # [B, R, 3]
             masks = d.masks[chosen[:, None], ys, xs]
@@ -104,9 +107,9 @@ class RayBatches(IterableDataset):
                 "uv": torch.from_numpy(uv),
                 "rgb": torch.from_numpy(rgb),
                 "mask": torch.from_numpy(masks.astype(np.int64)),
-                "a2kp_mel": torch.from_numpy(mel_windows(d.mel, chunk_frames.reshape(-1), self.audio_past, self.audio_future, mpf)).reshape(
-                    self.chunks, self.chunk_length, -1, d.mel.shape[1]
-                ),
+                "a2kp_mel": torch.from_numpy(
+                    mel_windows(d.mel, chunk_frames.reshape(-1), self.audio_past, self.audio_future, mpf)
+                ).reshape(self.chunks, self.chunk_length, -1, d.mel.shape[1]),
                 "a2kp_keypoints": torch.from_numpy(d.keypoints[chunk_frames]),
                 "a2kp_blink": torch.from_numpy(d.blink[chunk_frames]),
             }
@@ -131,7 +134,9 @@ class HeldOutFrames(Dataset):
             "pose": torch.from_numpy(d.pose[t]),
             "cond": torch.from_numpy(d.frame_conds[t]),
             "keypoints": torch.from_numpy(d.keypoints[t]),
-            "mel": torch.from_numpy(mel_windows(d.mel, np.array([t]), self.audio_past, self.audio_future, d.spec.mel_per_frame)[0]),
+            "mel": torch.from_numpy(
+                mel_windows(d.mel, np.array([t]), self.audio_past, self.audio_future, d.spec.mel_per_frame)[0]
+            ),
             "image": torch.from_numpy(d.frames[t].astype(np.float32) / 255.0),
         }
 
@@ -158,7 +163,18 @@ class AvatarDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.subject_dir = subject_dir
-        self.kwargs = dict(rays=rays, frames=frames, face_weight=face_weight, mouth_weight=mouth_weight, person_weight=person_weight, audio_past=audio_past, audio_future=audio_future, chunks=chunks, chunk_length=chunk_length, seed=seed)
+        self.kwargs = dict(
+            rays=rays,
+            frames=frames,
+            face_weight=face_weight,
+            mouth_weight=mouth_weight,
+            person_weight=person_weight,
+            audio_past=audio_past,
+            audio_future=audio_future,
+            chunks=chunks,
+            chunk_length=chunk_length,
+            seed=seed,
+        )
         self.val_count = val_frames
         self.box_margins = tuple(box_margins) if box_margins else None
         self.num_workers = num_workers
@@ -171,10 +187,17 @@ class AvatarDataModule(L.LightningDataModule):
         if not path.exists():
             raise UserInputError(
                 f"no prepared subject at {path}",
-                "prepare one: `python -m avatarlab.data.synthetic` then `python -m avatarlab.data.prepare input=datasets/astronaut_source/video.mp4 name=astronaut size=128`, or pass data.subject_dir=PATH",
+                "prepare one: `python -m avatarlab.data.synthetic` then `python -m avatarlab.data.prepare"
+                " input=datasets/astronaut_source/video.mp4 name=astronaut size=128`, or pass data.subject_dir=PATH",
             )
         self.data = SubjectArrays(Subject.open(path), self.box_margins)
-        log.info("subject %s: %d train / %d held-out frames at %d px", self.data.spec.subject, len(self.data.train_frames), len(self.data.val_frames), self.data.spec.size)
+        log.info(
+            "subject %s: %d train / %d held-out frames at %d px",
+            self.data.spec.subject,
+            len(self.data.train_frames),
+            len(self.data.val_frames),
+            self.data.spec.size,
+        )
 
     def train_dataloader(self) -> DataLoader:
         assert self.data is not None
@@ -182,7 +205,11 @@ class AvatarDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         assert self.data is not None
-        return DataLoader(HeldOutFrames(self.data, self.val_count, self.kwargs["audio_past"], self.kwargs["audio_future"]), batch_size=1, num_workers=0)
+        return DataLoader(
+            HeldOutFrames(self.data, self.val_count, self.kwargs["audio_past"], self.kwargs["audio_future"]),
+            batch_size=1,
+            num_workers=0,
+        )
 
     def subject_info(self) -> dict[str, Any]:
         """Spec and arrays that size and fill an AvatarModel."""

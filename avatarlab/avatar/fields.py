@@ -79,7 +79,9 @@ class HeadField(nn.Module):
         self.colour_net = mlp(geo_dim + code_dim, colour_hidden, 3, layers=1)
         self.density_bias = density_bias
 
-    def density_and_geo(self, x_unit: torch.Tensor, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def density_and_geo(
+        self, x_unit: torch.Tensor, code: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x_unit [N, 3], code [N, C] -> sigma [N], geometry features [N, G], attended code [N, C]."""
         if self.deform is not None:
             offset = torch.tanh(self.deform(torch.cat([x_unit, code], -1))) * self.max_deform

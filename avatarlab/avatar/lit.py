@@ -32,9 +32,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file fails in many ways inside torch.load
-        raise UserInputError(f"checkpoint {path} cannot be read ({type(error).__name__})", "train again, or pass a run whose checkpoints are intact") from error
+        raise UserInputError(
+            f"checkpoint {path} cannot be read ({type(error).__name__})",
+            "train again, or pass a run whose checkpoints are intact",
+        ) from error
     if not isinstance(checkpoint, dict) or "avatar_spec" not in checkpoint:
-        raise UserInputError(f"checkpoint {path} holds no avatar", "pass the run directory of an avatar experiment (experiment=avatar_*)")
+        raise UserInputError(
+            f"checkpoint {path} holds no avatar", "pass the run directory of an avatar experiment (experiment=avatar_*)"
+        )
     return checkpoint
 
 
@@ -82,7 +87,9 @@ class AvatarLitModule(L.LightningModule):
         self.save_hyperparameters()
         self.model_args = _plain(model)
         self.model: AvatarModel | None = None
-        self.a2kp_loss_weights = dict(a2kp_loss_weights or {"position": 1.0, "velocity": 2.0, "mouth": 20.0, "blink": 0.5})
+        self.a2kp_loss_weights = dict(
+            a2kp_loss_weights or {"position": 1.0, "velocity": 2.0, "mouth": 20.0, "blink": 0.5}
+        )
         self._last_video_step = -1
 
     # -- building -----------------------------------------------------------------------------
@@ -95,11 +102,15 @@ class AvatarLitModule(L.LightningModule):
     def build(self, info: dict[str, Any]) -> None:
         """Create the AvatarModel for a subject (spec and training arrays from the DataModule)."""
         self.model = AvatarModel(info["spec"], len(info["poses"]), **self.model_args)
-        self.model.set_subject(info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"])
+        self.model.set_subject(
+            info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"]
+        )
         if self.hparams.init_from:
             source = model_from_checkpoint(load_checkpoint(self.hparams.init_from))
             missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=False)
-            log.info("initialised from %s (missing %d, unexpected %d)", self.hparams.init_from, len(missing), len(unexpected))
+            log.info(
+                "initialised from %s (missing %d, unexpected %d)", self.hparams.init_from, len(missing), len(unexpected)
+            )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         assert self.model is not None
@@ -118,7 +129,10 @@ class AvatarLitModule(L.LightningModule):
             grid_params = [p for g in grids for p in g.parameters()]
             grid_ids = {id(p) for p in grid_params}
             mlps = [p for mod in (m.head, m.torso, m.keypoint_code) for p in mod.parameters() if id(p) not in grid_ids]
-            groups += [{"params": grid_params, "lr": hp.lr_grid, "name": "grid"}, {"params": mlps, "lr": hp.lr_mlp, "name": "mlp"}]
+            groups += [
+                {"params": grid_params, "lr": hp.lr_grid, "name": "grid"},
+                {"params": mlps, "lr": hp.lr_mlp, "name": "mlp"},
+            ]
             if m.audio_code is not None:
                 groups.append({"params": list(m.audio_code.parameters()), "lr": hp.lr_audio, "name": "audio_code"})
         if hp.train_audio2kp or hp.joint_from_step is not None:
@@ -187,7 +201,13 @@ class AvatarLitModule(L.LightningModule):
         # no head where the plate shows; the head (solid), not the back layer, paints the face
         head_alpha, back_alpha = out["head_alpha"], out["torso_alpha"]
         mask_loss = (background * head_alpha**2).mean() + (face * ((1.0 - head_alpha) ** 2 + back_alpha**2)).mean()
-        logs.update({"train/mse": mse.detach(), "train/psnr": psnr(out["rgb"].detach(), target), "train/mask": mask_loss.detach()})
+        logs.update(
+            {
+                "train/mse": mse.detach(),
+                "train/psnr": psnr(out["rgb"].detach(), target),
+                "train/mask": mask_loss.detach(),
+            }
+        )
         return mse + hp.mask_weight * mask_loss
 
     # -- validation -----------------------------------------------------------------------------
@@ -229,7 +249,12 @@ class AvatarLitModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         hp = self.hparams
-        if self.trainer.sanity_checking or hp.video_every <= 0 or self.global_step - self._last_video_step < hp.video_every and self._last_video_step >= 0:
+        if (
+            self.trainer.sanity_checking
+            or hp.video_every <= 0
+            or self.global_step - self._last_video_step < hp.video_every
+            and self._last_video_step >= 0
+        ):
             return
         self._last_video_step = self.global_step
         self._log_video()
@@ -243,14 +268,19 @@ class AvatarLitModule(L.LightningModule):
         m = self.model
         data = self.trainer.datamodule.data
         frames = data.val_frames[: self.hparams.video_frames]
-        windows = torch.from_numpy(mel_windows(data.mel, frames, m.audio2kp.past, m.audio2kp.future, m.spec.mel_per_frame))
+        windows = torch.from_numpy(
+            mel_windows(data.mel, frames, m.audio2kp.past, m.audio2kp.future, m.spec.mel_per_frame)
+        )
         conds = m.normalise_condition(torch.from_numpy(data.frame_conds[frames]))
         if m.condition == "audio":
             codes = m.code(mel_window=windows)
         else:
             codes = m.code(normalised_keypoints=m.predict_keypoints(windows)[0])
         rendered = [m.render_frame(torch.from_numpy(data.pose[t]), conds[i], codes[i]) for i, t in enumerate(frames)]
-        video = [np.concatenate([data.frames[t], (r.numpy() * 255).round().astype(np.uint8)], axis=1) for t, r in zip(frames, rendered)]
+        video = [
+            np.concatenate([data.frames[t], (r.numpy() * 255).round().astype(np.uint8)], axis=1)
+            for t, r in zip(frames, rendered)
+        ]
         path = self._run_dir() / "videos" / f"val_step{self.global_step:06d}.mp4"
         try:
             with atomic_path(path) as target:

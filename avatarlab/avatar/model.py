@@ -61,9 +61,27 @@ class AvatarModel(nn.Module):
         self.first_round = max(1, render_samples // 2)  # render_frame: samples per ray before early termination
         encoding = dict(encoding or {})
         kind = encoding.pop("kind", "hash3d")
-        self.head = HeadField(make_encoding(kind, backend=backend, **encoding), code_dim=code_dim, hidden=hidden, geo_dim=geo_dim, deform_hidden=deform_hidden, max_deform=max_deform)
-        torso_grid = dict(torso_encoding or {"num_levels": 8, "features_per_level": 2, "log2_hashmap_size": 14, "base_resolution": 8, "max_resolution": spec.size})
-        self.torso = TorsoField(make_encoding("hash2d", backend=backend, **torso_grid), cond_dim=FRAME_COND_DIM, hidden=torso_hidden)
+        self.head = HeadField(
+            make_encoding(kind, backend=backend, **encoding),
+            code_dim=code_dim,
+            hidden=hidden,
+            geo_dim=geo_dim,
+            deform_hidden=deform_hidden,
+            max_deform=max_deform,
+        )
+        torso_grid = dict(
+            torso_encoding
+            or {
+                "num_levels": 8,
+                "features_per_level": 2,
+                "log2_hashmap_size": 14,
+                "base_resolution": 8,
+                "max_resolution": spec.size,
+            }
+        )
+        self.torso = TorsoField(
+            make_encoding("hash2d", backend=backend, **torso_grid), cond_dim=FRAME_COND_DIM, hidden=torso_hidden
+        )
         self.occupancy = OccupancyGrid(occupancy_resolution, threshold=occupancy_threshold)
         K = spec.num_keypoints
         self.keypoint_code = KeypointCode(K, code_dim)
@@ -86,12 +104,23 @@ class AvatarModel(nn.Module):
 
     # -- subject statistics ---------------------------------------------------------------------
     @torch.no_grad()
-    def set_subject(self, background: np.ndarray, keypoints: np.ndarray, frame_conds: np.ndarray, mel: np.ndarray, poses: np.ndarray, crops: np.ndarray) -> None:
-        """Fill the buffers from training data: plate uint8 [S, S, 3], keypoints [T, K, 3], frame conditions [T, 11], mel [rows, n_mels]."""
+    def set_subject(
+        self,
+        background: np.ndarray,
+        keypoints: np.ndarray,
+        frame_conds: np.ndarray,
+        mel: np.ndarray,
+        poses: np.ndarray,
+        crops: np.ndarray,
+    ) -> None:
+        """Fill the buffers from training data: plate uint8 [S, S, 3], keypoints [T, K, 3],
+        frame conditions [T, 11], mel [rows, n_mels]."""
         self.background.copy_(torch.from_numpy(background.astype(np.float32) / 255.0))
         mean = keypoints.mean(0)
         self.kp_mean.copy_(torch.from_numpy(mean))
-        self.kp_scale.fill_(float(max(np.std(keypoints - mean), 1e-6)))  # one scale: per-coordinate z-scores amplify tracking noise
+        self.kp_scale.fill_(
+            float(max(np.std(keypoints - mean), 1e-6))
+        )  # one scale: per-coordinate z-scores amplify tracking noise
         self.cond_mean.copy_(torch.from_numpy(frame_conds.mean(0)))
         self.cond_std.copy_(torch.from_numpy(np.maximum(frame_conds.std(0), 1e-4)))
         for encoder in [self.audio2kp.encoder] + ([self.audio_code] if self.audio_code is not None else []):
@@ -119,7 +148,9 @@ class AvatarModel(nn.Module):
     def denormalise_keypoints(self, normalised: torch.Tensor) -> torch.Tensor:
         return normalised * self.kp_scale + self.kp_mean
 
-    def code(self, normalised_keypoints: torch.Tensor | None = None, mel_window: torch.Tensor | None = None) -> torch.Tensor:
+    def code(
+        self, normalised_keypoints: torch.Tensor | None = None, mel_window: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """[B, code_dim] from normalised keypoints [B, K, 3] (or, for condition=audio, mel windows [B, W, n_mels])."""
         if self.condition == "audio":
             if mel_window is None:
@@ -146,7 +177,15 @@ class AvatarModel(nn.Module):
     def to_unit(self, points: torch.Tensor) -> torch.Tensor:
         return ((points - self.box_min) / (self.box_max - self.box_min)).clamp(0.0, 1.0)
 
-    def render_rays(self, pose: torch.Tensor, frame_cond: torch.Tensor, code: torch.Tensor, uv: torch.Tensor, jitter: bool = False, samples: int | None = None) -> dict[str, torch.Tensor]:
+    def render_rays(
+        self,
+        pose: torch.Tensor,
+        frame_cond: torch.Tensor,
+        code: torch.Tensor,
+        uv: torch.Tensor,
+        jitter: bool = False,
+        samples: int | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Render rays uv [B, R, 2] of B frames: pose [B, 4, 4], frame_cond [B, 11], code [B, C].
 
         Returns rgb [B, R, 3] (final composite), head_rgb/head_alpha, torso_rgb/torso_alpha, background.
@@ -158,7 +197,17 @@ class AvatarModel(nn.Module):
         S = samples or (self.train_samples if self.training else self.render_samples)
         flat = lambda t: t.reshape(B * R, *t.shape[2:])  # noqa: E731
         points, step, valid, depth = sample_along_rays(
-            flat(near), flat(far), flat(hit), self.box_min, self.box_max, flat(origins), flat(directions), self.occupancy, self.candidates, S, jitter
+            flat(near),
+            flat(far),
+            flat(hit),
+            self.box_min,
+            self.box_max,
+            flat(origins),
+            flat(directions),
+            self.occupancy,
+            self.candidates,
+            S,
+            jitter,
         )  # [B*R, S, ...]
         sigma = torch.zeros(B * R, S)
         rgb = torch.zeros(B * R, S, 3)
@@ -175,7 +224,15 @@ class AvatarModel(nn.Module):
         pix = uv.long().clamp(0, size - 1).reshape(B * R, 2)
         background = self.background[pix[:, 1], pix[:, 0]]  # [B*R, 3]
         final = composite(head_rgb, head_alpha, torso_rgb, torso_alpha, background)
-        out = {"rgb": final, "head_rgb": head_rgb, "head_alpha": head_alpha, "head_depth": head_depth, "torso_rgb": torso_rgb, "torso_alpha": torso_alpha, "background": background}
+        out = {
+            "rgb": final,
+            "head_rgb": head_rgb,
+            "head_alpha": head_alpha,
+            "head_depth": head_depth,
+            "torso_rgb": torso_rgb,
+            "torso_alpha": torso_alpha,
+            "background": background,
+        }
         return {k: v.reshape(B, R, *v.shape[1:]) for k, v in out.items()}
 
     @torch.no_grad()
@@ -187,8 +244,12 @@ class AvatarModel(nn.Module):
         size = self.spec.size
         x0, y0, x1, y1 = box_pixel_rect(pose, self.spec.camera, self.box_min, self.box_max, size)
         all_uv = pixel_grid(0, 0, size, size)  # [S*S, 2]
-        torso_rgb, torso_alpha = self.torso(self.source_unit(all_uv[None], frame_cond[None])[0], frame_cond[None].expand(len(all_uv), -1))
-        image = (torso_alpha[:, None] * torso_rgb + (1.0 - torso_alpha[:, None]) * self.background.reshape(-1, 3)).reshape(size, size, 3)
+        torso_rgb, torso_alpha = self.torso(
+            self.source_unit(all_uv[None], frame_cond[None])[0], frame_cond[None].expand(len(all_uv), -1)
+        )
+        image = (
+            torso_alpha[:, None] * torso_rgb + (1.0 - torso_alpha[:, None]) * self.background.reshape(-1, 3)
+        ).reshape(size, size, 3)
         if x1 > x0 and y1 > y0:
             uv = pixel_grid(x0, y0, x1, y1)  # [R, 2]
             head_rgb, head_alpha = [], []
@@ -211,7 +272,18 @@ class AvatarModel(nn.Module):
         origins, directions = origins[0], directions[0]  # [R, 3]
         near, far, hit = intersect_box(origins, directions, self.box_min, self.box_max)
         points, step, valid, depth = sample_along_rays(
-            near, far, hit, self.box_min, self.box_max, origins, directions, self.occupancy, self.candidates, self.render_samples, False, front=self.render_front
+            near,
+            far,
+            hit,
+            self.box_min,
+            self.box_max,
+            origins,
+            directions,
+            self.occupancy,
+            self.candidates,
+            self.render_samples,
+            False,
+            front=self.render_front,
         )
         sigma = torch.zeros(valid.shape)
         rgb = torch.zeros(*valid.shape, 3)
@@ -226,7 +298,9 @@ class AvatarModel(nn.Module):
         head_rgb, head_alpha, _ = volume_render(sigma, rgb, step, depth)
         return head_rgb, head_alpha
 
-    def _evaluate(self, points: torch.Tensor, code: torch.Tensor, mask: torch.Tensor, sigma: torch.Tensor, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _evaluate(
+        self, points: torch.Tensor, code: torch.Tensor, mask: torch.Tensor, sigma: torch.Tensor, rgb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fill sigma [R, S] and rgb [R, S, 3] at mask [R, S] from the head field (one code [C])."""
         if not bool(mask.any()):
             return sigma, rgb

@@ -9,7 +9,7 @@ the field (warm-up), samples are stratified over the whole box.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -66,7 +66,9 @@ class OccupancyGrid(nn.Module):
             k = 2 * self.dilation + 1
             occupied = nn.functional.max_pool3d(occupied, k, stride=1, padding=self.dilation)
         bits = occupied.view(-1) > 0
-        if float(bits.float().mean()) < 0.002:  # an empty grid is uninformative (untrained field): keep sampling everywhere
+        if (
+            float(bits.float().mean()) < 0.002
+        ):  # an empty grid is uninformative (untrained field): keep sampling everywhere
             bits = torch.ones_like(bits)
         self.occupied.copy_(bits)
 
@@ -91,7 +93,8 @@ def sample_along_rays(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Samples for R rays (all inputs flat: near/far/hit [R], origins/directions [R, 3]).
 
-    Returns unit-box points (box_min -> 0, box_max -> 1) [R, S, 3], step lengths [R, S], validity [R, S] (bool), depths [R, S],
+    Returns unit-box points (box_min -> 0, box_max -> 1) [R, S, 3], step lengths [R, S], validity [R, S]
+    (bool), depths [R, S],
     with S = max_samples; invalid slots are to be given zero density. With `front`, the first S occupied
     candidates are kept at full resolution (the visible surface comes first; for rendering with early
     termination) instead of every k-th over the whole ray.
@@ -122,7 +125,9 @@ def sample_along_rays(
         occupied = grid.occupied[cell] & hit[:, None]  # [R, M]
         rank = occupied.cumsum(1) - 1  # 0-based rank of each occupied candidate
         count = rank[:, -1] + 1  # occupied candidates per ray
-        stride = torch.ones_like(count) if front else ((count + max_samples - 1) // max_samples).clamp_min(1)  # > 1 only where more than S are occupied
+        stride = (
+            torch.ones_like(count) if front else ((count + max_samples - 1) // max_samples).clamp_min(1)
+        )  # > 1 only where more than S are occupied
         keep = occupied & (rank % stride[:, None] == 0) & (rank // stride[:, None] < max_samples)
         ray_idx, cand_idx = keep.nonzero(as_tuple=True)
         slot = rank[ray_idx, cand_idx] // stride[ray_idx]

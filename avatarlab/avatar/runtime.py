@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -22,13 +22,13 @@ class Avatar:
         self.spec = model.spec
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> "Avatar":
+    def from_checkpoint(cls, path: str | Path) -> Avatar:
         from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
 
         return cls(model_from_checkpoint(load_checkpoint(path)))
 
     @classmethod
-    def from_bundle(cls, path: str | Path) -> "Avatar":
+    def from_bundle(cls, path: str | Path) -> Avatar:
         from avatarlab.export.avatar import load_avatar_bundle
 
         return cls(load_avatar_bundle(path))
@@ -41,13 +41,17 @@ class Avatar:
         return log_mel(samples, rate=AUDIO_RATE, n_mels=self.spec.n_mels, num_frames=num_frames, fps=self.spec.fps)
 
     @torch.no_grad()
-    def codes_from_mel(self, mel: np.ndarray, frames: np.ndarray | None = None, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    def codes_from_mel(
+        self, mel: np.ndarray, frames: np.ndarray | None = None, batch: int = 256
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Condition codes [T, C] and predicted normalised keypoints [T, K, 3] for video frames of a mel track."""
         m = self.model
         frames = np.arange(len(mel) // self.spec.mel_per_frame) if frames is None else frames
         codes, keypoints = [], []
         for i in range(0, len(frames), batch):
-            windows = torch.from_numpy(mel_windows(mel, frames[i : i + batch], m.audio2kp.past, m.audio2kp.future, self.spec.mel_per_frame))
+            windows = torch.from_numpy(
+                mel_windows(mel, frames[i : i + batch], m.audio2kp.past, m.audio2kp.future, self.spec.mel_per_frame)
+            )
             kp, _ = m.predict_keypoints(windows)
             keypoints.append(kp)
             codes.append(m.code(mel_window=windows) if m.condition == "audio" else m.code(normalised_keypoints=kp))
@@ -83,7 +87,9 @@ class Avatar:
         """uint8 [S, S, 3] frame."""
         return (self.model.render_frame(pose, cond, code).numpy() * 255.0).round().astype(np.uint8)
 
-    def render_sequence(self, codes: torch.Tensor, poses: torch.Tensor | None = None, conds: torch.Tensor | None = None) -> Iterator[np.ndarray]:
+    def render_sequence(
+        self, codes: torch.Tensor, poses: torch.Tensor | None = None, conds: torch.Tensor | None = None
+    ) -> Iterator[np.ndarray]:
         if poses is None or conds is None:
             poses, conds = self.playback_track(len(codes))
         for i in range(len(codes)):

@@ -13,7 +13,8 @@ import numpy as np
 
 from avatarlab.data.subject import MEL_PER_FRAME, Subject
 
-# head box margins, as fractions of the canonical landmarks' extent: (x each side, y above, y below, z in front, z behind)
+# head box margins, as fractions of the canonical landmarks' extent:
+# (x each side, y above, y below, z in front, z behind)
 DEFAULT_BOX_MARGINS = (0.22, 0.45, 0.12, 0.25, 0.25)
 
 
@@ -29,13 +30,15 @@ class AvatarSpec:
     n_mels: int
     mel_per_frame: int = MEL_PER_FRAME
     subject: str = ""
-    mouth_indices: list[int] = field(default_factory=list)  # positions of (upper inner lip, lower inner lip, left corner, right corner) in the keypoints
+    mouth_indices: list[int] = field(
+        default_factory=list
+    )  # positions of (upper inner lip, lower inner lip, left corner, right corner) in the keypoints
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AvatarSpec":
+    def from_dict(cls, data: dict[str, Any]) -> AvatarSpec:
         return cls(**data)
 
 
@@ -55,9 +58,11 @@ def spec_from_subject(subject: Subject, margins: tuple[float, ...] = DEFAULT_BOX
     canonical = subject.array("canonical", mmap=False)
     box_min, box_max = head_box(canonical, tuple(margins))
     indices = list(subject.keypoint_indices)
-    mouth = [indices.index(i) for i in (fl.UPPER_LIP_INNER, fl.LOWER_LIP_INNER, fl.MOUTH_LEFT, fl.MOUTH_RIGHT)] if all(
-        i in indices for i in (fl.UPPER_LIP_INNER, fl.LOWER_LIP_INNER, fl.MOUTH_LEFT, fl.MOUTH_RIGHT)
-    ) else []
+    mouth = (
+        [indices.index(i) for i in (fl.UPPER_LIP_INNER, fl.LOWER_LIP_INNER, fl.MOUTH_LEFT, fl.MOUTH_RIGHT)]
+        if all(i in indices for i in (fl.UPPER_LIP_INNER, fl.LOWER_LIP_INNER, fl.MOUTH_LEFT, fl.MOUTH_RIGHT))
+        else []
+    )
     camera = {k: float(subject.camera[k]) for k in ("fx", "fy", "cx", "cy")}
     return AvatarSpec(
         size=subject.size,

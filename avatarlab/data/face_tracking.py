@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 from tqdm import tqdm
@@ -23,12 +23,22 @@ class Tracks:
     face_counts: np.ndarray  # int [T]
 
 
-def track_faces(frames: Iterable[np.ndarray], total: int | None = None, max_faces: int = 2, desc: str = "landmarks", static: bool = False) -> Tracks:
+def track_faces(
+    frames: Iterable[np.ndarray],
+    total: int | None = None,
+    max_faces: int = 2,
+    desc: str = "landmarks",
+    static: bool = False,
+) -> Tracks:
     """Run FaceMesh over RGB frames; keep the largest face; count faces per frame."""
     import mediapipe as mp
 
     mesh = mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True, min_detection_confidence=0.5, min_tracking_confidence=0.5
+        static_image_mode=static,
+        max_num_faces=max_faces,
+        refine_landmarks=True,
+        min_detection_confidence=0.5,
+        min_tracking_confidence=0.5,
     )
     landmarks, detected, counts = [], [], []
     try:
@@ -41,13 +51,20 @@ def track_faces(frames: Iterable[np.ndarray], total: int | None = None, max_face
                 landmarks.append(np.full((NUM_LANDMARKS, 3), np.nan, np.float32))
                 detected.append(False)
                 continue
-            points = [np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark], np.float32) for face in faces]
+            points = [
+                np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark], np.float32)
+                for face in faces
+            ]
             largest = max(points, key=lambda p: np.ptp(p[:, 0]) * np.ptp(p[:, 1]))
             landmarks.append(largest)
             detected.append(True)
     finally:
         mesh.close()
-    return Tracks(np.stack(landmarks) if landmarks else np.zeros((0, NUM_LANDMARKS, 3), np.float32), np.array(detected, bool), np.array(counts, int))
+    return Tracks(
+        np.stack(landmarks) if landmarks else np.zeros((0, NUM_LANDMARKS, 3), np.float32),
+        np.array(detected, bool),
+        np.array(counts, int),
+    )
 
 
 def gaps(detected: np.ndarray) -> list[tuple[int, int]]:

@@ -95,7 +95,9 @@ def smooth_poses(similarities: list[Similarity], sigma_frames: float) -> list[Si
     vectors = gaussian_filter1d((mean.inv() * rotations).as_rotvec(), sigma_frames, axis=0, mode="nearest")
     smoothed = (mean * Rotation.from_rotvec(vectors)).as_matrix()
     scales = gaussian_filter1d(np.array([s.scale for s in similarities]), sigma_frames, mode="nearest")
-    translations = gaussian_filter1d(np.stack([s.translation for s in similarities]), sigma_frames, axis=0, mode="nearest")
+    translations = gaussian_filter1d(
+        np.stack([s.translation for s in similarities]), sigma_frames, axis=0, mode="nearest"
+    )
     return [Similarity(float(sc), r, t) for sc, r, t in zip(scales, smoothed, translations)]
 
 
@@ -109,7 +111,9 @@ def pose_matrices(similarities: list[Similarity], camera: dict[str, float]) -> n
     poses = np.zeros((len(similarities), 4, 4), np.float32)
     for i, sim in enumerate(similarities):
         depth = camera["fx"] / sim.scale
-        translation = np.array([(sim.translation[0] - camera["cx"]) / sim.scale, (sim.translation[1] - camera["cy"]) / sim.scale, depth])
+        translation = np.array(
+            [(sim.translation[0] - camera["cx"]) / sim.scale, (sim.translation[1] - camera["cy"]) / sim.scale, depth]
+        )
         poses[i, :3, :3] = sim.rotation
         poses[i, :3, 3] = translation
         poses[i, 3, 3] = 1.0
@@ -118,7 +122,9 @@ def pose_matrices(similarities: list[Similarity], camera: dict[str, float]) -> n
 
 def to_canonical(landmarks: np.ndarray, similarities: list[Similarity]) -> np.ndarray:
     """Landmarks [T, N, 3] in pixels -> canonical units, pose removed."""
-    return np.stack([(frame - sim.translation) @ sim.rotation / sim.scale for frame, sim in zip(landmarks, similarities)]).astype(np.float32)
+    return np.stack(
+        [(frame - sim.translation) @ sim.rotation / sim.scale for frame, sim in zip(landmarks, similarities)]
+    ).astype(np.float32)
 
 
 def rotation_angle_degrees(a: np.ndarray, b: np.ndarray) -> np.ndarray:

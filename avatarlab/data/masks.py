@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -39,12 +39,15 @@ class PersonSegmenter:
 
 
 def build_masks(frames: Iterable[np.ndarray], landmarks: np.ndarray, size: int) -> np.ndarray:
-    """uint8 [T, S, S] bit field: face (oval hull), mouth (outer lips, dilated), person (segmentation, with the face)."""
+    """uint8 [T, S, S] bit field: face (oval hull), mouth (outer lips, dilated), person (segmentation,
+    with the face)."""
     masks = np.zeros((len(landmarks), size, size), np.uint8)
     segmenter = PersonSegmenter()
     mouth_dilate = max(1, size // 64)
     try:
-        for t, frame in enumerate(tqdm(frames, total=len(landmarks), desc="masks", unit="frame", leave=False, disable=None)):
+        for t, frame in enumerate(
+            tqdm(frames, total=len(landmarks), desc="masks", unit="frame", leave=False, disable=None)
+        ):
             face = polygon_mask(landmarks[t, fl.FACE_OVAL_LOOP], size)
             mouth = polygon_mask(landmarks[t, fl.LIPS_OUTER_LOOP], size, dilate=mouth_dilate)
             person = (segmenter(frame) > 0.5).astype(np.uint8) | face
@@ -60,7 +63,9 @@ def background_plate(frames: np.ndarray, masks: np.ndarray, max_samples: int = 2
     chosen = np.linspace(0, count - 1, min(count, max_samples)).round().astype(int)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
     stack = np.asarray(frames[chosen], np.float32)  # [N, S, S, 3]
-    person = np.stack([cv2.dilate(((masks[i] & MASK_PERSON) > 0).astype(np.uint8), kernel) for i in chosen]).astype(bool)
+    person = np.stack([cv2.dilate(((masks[i] & MASK_PERSON) > 0).astype(np.uint8), kernel) for i in chosen]).astype(
+        bool
+    )
     stack[person] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN where the person always covers

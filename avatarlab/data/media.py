@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -32,7 +32,10 @@ class MediaInfo:
 def require_ffmpeg() -> None:
     for tool in ("ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
-            raise UserInputError(f"{tool} is not installed", "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; or run `make setup`)")
+            raise UserInputError(
+                f"{tool} is not installed",
+                "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; or run `make setup`)",
+            )
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -49,10 +52,16 @@ def probe(path: str | Path) -> MediaInfo:
         text=True,
     )
     if result.returncode != 0:
-        raise UserInputError(f"{source} is not a video ffmpeg can read ({result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'unknown format'})", "pass a video file (mp4, mov, mkv, webm, avi, ...)")
+        raise UserInputError(
+            f"{source} is not a video ffmpeg can read ({_last_line(result.stderr, 'unknown format')})",
+            "pass a video file (mp4, mov, mkv, webm, avi, ...)",
+        )
     info = json.loads(result.stdout or "{}")
     streams = info.get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic", 0) == 0), None)
+    video = next(
+        (s for s in streams if s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic", 0) == 0),
+        None,
+    )
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     duration = float(info.get("format", {}).get("duration") or (video or {}).get("duration") or 0.0)
     fps = 0.0
@@ -83,7 +92,22 @@ def iter_frames(info: MediaInfo, fps: float, max_side: int | None = None) -> Ite
     """Yield RGB uint8 frames [H, W, 3], resampled to `fps` and optionally downscaled."""
     width, height = video_size_after_scale(info, max_side)
     filters = [f"fps={fps}", f"scale={width}:{height}:flags=area"]
-    cmd = ["ffmpeg", "-v", "error", "-i", str(info.path), "-map", "0:v:0", "-vf", ",".join(filters), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-i",
+        str(info.path),
+        "-map",
+        "0:v:0",
+        "-vf",
+        ",".join(filters),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]
     frame_bytes = width * height * 3
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None
@@ -104,20 +128,53 @@ def decode_audio(path: str | Path, rate: int = AUDIO_RATE) -> np.ndarray:
     result = subprocess.run(cmd, capture_output=True)
     if result.returncode != 0:
         last_line = (result.stderr.decode(errors="replace").strip().splitlines() or ["no audio stream"])[-1]
-        raise UserInputError(f"could not decode audio of {path}: {last_line}", "pass a file that plays and holds an audio stream")
+        raise UserInputError(
+            f"could not decode audio of {path}: {last_line}", "pass a file that plays and holds an audio stream"
+        )
     return np.frombuffer(result.stdout, np.float32).copy()
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, audio: Path | None = None, crf: int = 18) -> None:
+def write_video(
+    path: str | Path, frames: Iterable[np.ndarray], fps: float, audio: Path | None = None, crf: int = 18
+) -> None:
     """Encode RGB uint8 frames to H.264 mp4 at `path`, with an audio file muxed in when given."""
     require_ffmpeg()
     frames = iter(frames)
     first = next(frames)
     height, width = first.shape[:2]
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-"]
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+    ]
     if audio is not None:
         cmd += ["-i", str(audio), "-c:a", "aac", "-b:a", "128k", "-shortest"]
-    cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(path)]
+    cmd += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(path),
+    ]
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdin is not None
         try:
@@ -129,3 +186,9 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, audi
         error = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.wait() != 0:
             raise RuntimeError(f"ffmpeg failed writing {path}: {error}")
+
+
+def _last_line(text: str, default: str) -> str:
+    """The last non-empty line of a tool's output (its error, usually), or `default`."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else default

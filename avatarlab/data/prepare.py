@@ -30,7 +30,15 @@ from avatarlab.data.expression import blink, expression_keypoints, mouth_opening
 from avatarlab.data.face_tracking import fill_gaps, track_faces
 from avatarlab.data.head_pose import canonical_shape, fit_poses, intrinsics, pose_matrices, smooth_poses, to_canonical
 from avatarlab.data.masks import background_plate, build_masks
-from avatarlab.data.media import AUDIO_RATE, MediaInfo, decode_audio, iter_frames, probe, video_size_after_scale, write_video
+from avatarlab.data.media import (
+    AUDIO_RATE,
+    MediaInfo,
+    decode_audio,
+    iter_frames,
+    probe,
+    video_size_after_scale,
+    write_video,
+)
 from avatarlab.data.preview import draw_preview
 from avatarlab.data.stages import StageRunner, job_key
 from avatarlab.data.subject import SUBJECT_FORMAT_VERSION
@@ -40,8 +48,20 @@ from avatarlab.hashing import sha256_file
 log = logging.getLogger(__name__)
 
 OUTPUTS = [
-    "frames.npy", "audio.wav", "mel.npy", "landmarks.npy", "detected.npy", "pose.npy", "canonical.npy", "keypoints.npy",
-    "mouth_open.npy", "blink.npy", "masks.npy", "background.png", "crop.npy", "preview.mp4",
+    "frames.npy",
+    "audio.wav",
+    "mel.npy",
+    "landmarks.npy",
+    "detected.npy",
+    "pose.npy",
+    "canonical.npy",
+    "keypoints.npy",
+    "mouth_open.npy",
+    "blink.npy",
+    "masks.npy",
+    "background.png",
+    "crop.npy",
+    "preview.mp4",
 ]
 
 
@@ -67,7 +87,10 @@ class PrepareParams:
         """Raise a UserInputError for an unusable size, frame rate or minimum length."""
         size = checked("size", self.size, int, minimum=32)
         if size % 2:
-            raise UserInputError(f"size={self.size} is not usable", "pass an even size of at least 32 (128 or 256 on a CPU, 512 on a GPU)")
+            raise UserInputError(
+                f"size={self.size} is not usable",
+                "pass an even size of at least 32 (128 or 256 on a CPU, 512 on a GPU)",
+            )
         checked("params.fps", self.fps, float, above=0.0)
         checked("params.min_seconds", self.min_seconds, float, minimum=0.0)
 
@@ -80,26 +103,45 @@ def check_writable(out_dir: Path) -> None:
         probe_file.write_bytes(b"")
         probe_file.unlink()
     except OSError as e:
-        raise UserInputError(f"cannot write to the output folder {out_dir} ({e.strerror or e})", "pass out_dir=PATH to a folder you can write, or fix its permissions") from e
+        raise UserInputError(
+            f"cannot write to the output folder {out_dir} ({e.strerror or e})",
+            "pass out_dir=PATH to a folder you can write, or fix its permissions",
+        ) from e
 
 
 def validate_input(info: MediaInfo, params: PrepareParams) -> None:
     if not info.has_video:
         raise UserInputError(f"{info.path} has no video stream", "pass a video of the person speaking to camera")
     if info.duration < params.min_seconds:
-        raise UserInputError(f"{info.path} lasts {info.duration:.2f} s, shorter than the minimum of {params.min_seconds} s", "use a longer clip (minutes are best), or lower params.min_seconds")
+        raise UserInputError(
+            f"{info.path} lasts {info.duration:.2f} s, shorter than the minimum of {params.min_seconds} s",
+            "use a longer clip (minutes are best), or lower params.min_seconds",
+        )
     if not info.has_audio and not params.allow_no_audio:
-        raise UserInputError(f"{info.path} has no audio track", "use a video with its speech, or pass allow_no_audio=true to prepare it silent (audio-driven training then has nothing to learn from)")
+        raise UserInputError(
+            f"{info.path} has no audio track",
+            "use a video with its speech, or pass allow_no_audio=true to prepare it silent"
+            " (audio-driven training then has nothing to learn from)",
+        )
 
 
 def versions() -> dict[str, str]:
     import librosa
     import mediapipe
 
-    return {"avatarlab": __version__, "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__, "mediapipe": mediapipe.__version__, "librosa": librosa.__version__}
+    return {
+        "avatarlab": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "mediapipe": mediapipe.__version__,
+        "librosa": librosa.__version__,
+    }
 
 
-def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, params: PrepareParams = PrepareParams(), force: bool = False) -> Path:
+def prepare_subject(
+    input_path: str | Path, out_dir: str | Path, name: str, params: PrepareParams = PrepareParams(), force: bool = False
+) -> Path:
     """Prepare `input_path` into `out_dir`; returns the subject folder. Reruns resume or do nothing."""
     params.validate()
     info = probe(input_path)
@@ -117,7 +159,10 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
             log.info("%s is up to date; nothing to do", out)
             return out
         if existing.get("complete") and existing.get("key") != key and not force:
-            raise UserInputError(f"{out} already holds a subject prepared from other input or parameters", "choose another name=, or pass force=true to replace it")
+            raise UserInputError(
+                f"{out} already holds a subject prepared from other input or parameters",
+                "choose another name=, or pass force=true to replace it",
+            )
         manifest_path.unlink()  # no longer complete while we work
     stages = StageRunner(out, key)
     started = time.perf_counter()
@@ -126,19 +171,32 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
     # 1. Where the face is in the source video -> a smooth square crop.
     def track_source() -> dict[str, Any]:
         width, height = video_size_after_scale(info, params.track_max_side)
-        tracks = track_faces(iter_frames(info, params.fps, params.track_max_side), total=int(info.duration * params.fps), desc="find face")
+        tracks = track_faces(
+            iter_frames(info, params.fps, params.track_max_side),
+            total=int(info.duration * params.fps),
+            desc="find face",
+        )
         count = len(tracks.detected)
         if count == 0:
             raise UserInputError(f"no frames could be decoded from {info.path}", "check the file plays")
         found = float(tracks.detected.mean())
         if found < params.min_face_fraction:
-            raise UserInputError(f"a face was found in only {found:.0%} of the frames of {info.path}", "use a video where one face is in view, frontal and lit, most of the time")
+            raise UserInputError(
+                f"a face was found in only {found:.0%} of the frames of {info.path}",
+                "use a video where one face is in view, frontal and lit, most of the time",
+            )
         several = float((tracks.face_counts >= 2).mean())
         if several > params.max_multi_face_fraction:
-            raise UserInputError(f"{several:.0%} of the frames of {info.path} show several faces", "crop or trim the video so that only the person to model is in view")
+            raise UserInputError(
+                f"{several:.0%} of the frames of {info.path} show several faces",
+                "crop or trim the video so that only the person to model is in view",
+            )
         filled, _ = fill_gaps(tracks.landmarks, tracks.detected, max_gap=count)
         boxes = face_boxes(filled) * np.array([info.width / width, info.height / height, info.width / width])
-        save_npy(out / "crop.npy", crop_track(boxes, params.crop_scale, params.crop_smooth_seconds * params.fps, info.width, info.height))
+        save_npy(
+            out / "crop.npy",
+            crop_track(boxes, params.crop_scale, params.crop_smooth_seconds * params.fps, info.width, info.height),
+        )
         return {"num_frames": count, "face_fraction": found, "multi_face_fraction": several}
 
     source = stages.run("find_face", ["crop.npy"], track_source)
@@ -148,7 +206,9 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
     # 2. Cropped, resized frames.
     def write_frames() -> None:
         with atomic_path(out / "frames.npy") as tmp:
-            frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(num_frames, params.size, params.size, 3))
+            frames = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.uint8, shape=(num_frames, params.size, params.size, 3)
+            )
             written = 0
             for t, frame in enumerate(iter_frames(info, params.fps)):
                 if t >= num_frames:
@@ -163,8 +223,14 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
 
     # 3. Audio at 16 kHz mono and log-mel rows aligned to frames.
     def write_audio() -> dict[str, Any]:
-        samples = decode_audio(info.path) if info.has_audio else np.zeros(int(num_frames * frame_step * AUDIO_RATE), np.float32)
-        samples = np.pad(samples, (0, max(0, int(round(num_frames * frame_step * AUDIO_RATE)) - len(samples))))[: int(round(num_frames * frame_step * AUDIO_RATE))]
+        samples = (
+            decode_audio(info.path)
+            if info.has_audio
+            else np.zeros(int(num_frames * frame_step * AUDIO_RATE), np.float32)
+        )
+        samples = np.pad(samples, (0, max(0, int(round(num_frames * frame_step * AUDIO_RATE)) - len(samples))))[
+            : int(round(num_frames * frame_step * AUDIO_RATE))
+        ]
         with atomic_path(out / "audio.wav") as tmp:
             sf.write(tmp, samples, AUDIO_RATE, subtype="PCM_16", format="WAV")
         save_npy(out / "mel.npy", log_mel(samples, AUDIO_RATE, params.n_mels, num_frames=num_frames, fps=params.fps))
@@ -177,13 +243,26 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
     def write_landmarks() -> dict[str, Any]:
         tracks = track_faces(iter(frames), total=num_frames, desc="landmarks")
         if not tracks.detected.any():
-            raise UserInputError(f"no face was found in the cropped frames of {info.path}", "use a video with one face in view most of the time")
-        filled, long_gaps = fill_gaps(tracks.landmarks, tracks.detected, max_gap=int(params.max_gap_seconds * params.fps))
+            raise UserInputError(
+                f"no face was found in the cropped frames of {info.path}",
+                "use a video with one face in view most of the time",
+            )
+        filled, long_gaps = fill_gaps(
+            tracks.landmarks, tracks.detected, max_gap=int(params.max_gap_seconds * params.fps)
+        )
         for a, b in long_gaps:
-            log.warning("no face from %.2f s to %.2f s (%d frames); landmarks there are interpolated", a * frame_step, b * frame_step, b - a)
+            log.warning(
+                "no face from %.2f s to %.2f s (%d frames); landmarks there are interpolated",
+                a * frame_step,
+                b * frame_step,
+                b - a,
+            )
         save_npy(out / "landmarks.npy", filled.astype(np.float32))
         save_npy(out / "detected.npy", tracks.detected)
-        return {"detected_fraction": float(tracks.detected.mean()), "long_gaps": [[a * frame_step, b * frame_step] for a, b in long_gaps]}
+        return {
+            "detected_fraction": float(tracks.detected.mean()),
+            "long_gaps": [[a * frame_step, b * frame_step] for a, b in long_gaps],
+        }
 
     tracking = stages.run("landmarks", ["landmarks.npy", "detected.npy"], write_landmarks)
     landmarks = np.load(out / "landmarks.npy")
@@ -217,7 +296,9 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
     # 7. Preview video with landmarks and pose axes.
     def write_preview() -> None:
         poses = np.load(out / "pose.npy")
-        previews = (draw_preview(frames[t], landmarks[t], poses[t], camera, bool(detected[t])) for t in range(num_frames))
+        previews = (
+            draw_preview(frames[t], landmarks[t], poses[t], camera, bool(detected[t])) for t in range(num_frames)
+        )
         with atomic_path(out / "preview.mp4") as tmp:
             write_video(tmp, previews, params.fps, audio=out / "audio.wav" if audio.get("has_audio") else None)
 
@@ -229,7 +310,15 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
         "name": name,
         "complete": True,
         "key": key,
-        "input": {"path": str(info.path), "sha256": input_sha, "duration": info.duration, "width": info.width, "height": info.height, "fps": info.fps, "has_audio": info.has_audio},
+        "input": {
+            "path": str(info.path),
+            "sha256": input_sha,
+            "duration": info.duration,
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "has_audio": info.has_audio,
+        },
         "params": asdict(params),
         "versions": versions(),
         "num_frames": num_frames,
@@ -240,7 +329,14 @@ def prepare_subject(input_path: str | Path, out_dir: str | Path, name: str, para
         "outputs": {name_: sha256_file(out / name_) for name_ in OUTPUTS},
     }
     save_json(manifest_path, manifest)
-    log.info("prepared %s: %d frames at %d px in %.1f s -> %s", name, num_frames, params.size, time.perf_counter() - started, out)
+    log.info(
+        "prepared %s: %d frames at %d px in %.1f s -> %s",
+        name,
+        num_frames,
+        params.size,
+        time.perf_counter() - started,
+        out,
+    )
     return out
 
 

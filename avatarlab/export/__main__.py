@@ -29,12 +29,17 @@ def export(run_dir: str | Path, out: str | Path, **options: object) -> Path:
     try:
         exporter = importlib.import_module(f"avatarlab.export.{kind}")
     except ModuleNotFoundError as error:
-        raise UserInputError(f"no exporter for {kind!r} models (avatarlab.export.{kind} is missing)", "update avatarlab, or export a model kind it knows") from error
+        raise UserInputError(
+            f"no exporter for {kind!r} models (avatarlab.export.{kind} is missing)",
+            "update avatarlab, or export a model kind it knows",
+        ) from error
     chosen = {k: v for k, v in options.items() if v is not None}
     accepted = inspect.signature(exporter.export_run).parameters
     unknown = sorted(k for k in chosen if k not in accepted)
     if unknown:
-        raise UserInputError(f"{kind} exports take no {', '.join(unknown)}", f"drop {', '.join(unknown)}= from the command line")
+        raise UserInputError(
+            f"{kind} exports take no {', '.join(unknown)}", f"drop {', '.join(unknown)}= from the command line"
+        )
     path = exporter.export_run(run, out, **chosen)
     print(f"bundle written: {path}")
     return path

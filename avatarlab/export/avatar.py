@@ -40,13 +40,29 @@ def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float 
     spec = model.spec
     config = {"spec": spec.to_dict(), "model_args": model_args, "track_frames": int(checkpoint["avatar_track_frames"])}
     feature_spec = {
-        "audio": {"sample_rate": 16000, "channels": 1, "features": "log_mel", "n_mels": spec.n_mels, "rows_per_second": 100, "rows_per_frame": spec.mel_per_frame},
+        "audio": {
+            "sample_rate": 16000,
+            "channels": 1,
+            "features": "log_mel",
+            "n_mels": spec.n_mels,
+            "rows_per_second": 100,
+            "rows_per_frame": spec.mel_per_frame,
+        },
         "video": {"fps": spec.fps, "size": spec.size},
-        "audio2kp": {"past_frames": model.audio2kp.past, "future_frames": model.audio2kp.future, "lookahead_seconds": model.audio2kp.lookahead_seconds},
+        "audio2kp": {
+            "past_frames": model.audio2kp.past,
+            "future_frames": model.audio2kp.future,
+            "lookahead_seconds": model.audio2kp.lookahead_seconds,
+        },
         "condition": model.condition,
         "keypoint_indices": spec.keypoint_indices,
     }
-    metadata: dict[str, Any] = {"subject": spec.subject, "run_dir": str(run.resolve()), "checkpoint": checkpoint_path.name, "global_step": int(checkpoint.get("global_step", 0))}
+    metadata: dict[str, Any] = {
+        "subject": spec.subject,
+        "run_dir": str(run.resolve()),
+        "checkpoint": checkpoint_path.name,
+        "global_step": int(checkpoint.get("global_step", 0)),
+    }
     metrics = run / "eval" / "metrics.json"
     if metrics.is_file():
         import json
@@ -56,7 +72,9 @@ def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float 
         plate = Path(tmp) / "background.png"
         image = (model.background.numpy() * 255.0).round().astype(np.uint8)
         cv2.imwrite(str(plate), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        path = write_bundle(out, KIND, model.state_dict(), config, feature_spec, metadata, assets={"background.png": plate})
+        path = write_bundle(
+            out, KIND, model.state_dict(), config, feature_spec, metadata, assets={"background.png": plate}
+        )
     log.info("exported %s (step %d) -> %s", checkpoint_path, metadata["global_step"], path)
     return path
 
@@ -72,14 +90,24 @@ def load_avatar_bundle(path: str | Path) -> AvatarModel:
         spec = AvatarSpec.from_dict(config["spec"])
         model = AvatarModel(spec, int(config["track_frames"]), **config["model_args"])
     except (KeyError, TypeError, ValueError) as error:
-        raise BundleError(f"{path}: the manifest's avatar config is not usable ({error})", "re-export the bundle with this version of avatarlab") from error
+        raise BundleError(
+            f"{path}: the manifest's avatar config is not usable ({error})",
+            "re-export the bundle with this version of avatarlab",
+        ) from error
     expected = model.state_dict()
     missing = sorted(set(expected) - set(bundle.tensors))
     unexpected = sorted(set(bundle.tensors) - set(expected))
     if missing or unexpected:
-        raise BundleError(f"{path}: weights do not fit the avatar (missing {missing[:5]}, unexpected {unexpected[:5]})", "re-export the bundle")
+        raise BundleError(
+            f"{path}: weights do not fit the avatar (missing {missing[:5]}, unexpected {unexpected[:5]})",
+            "re-export the bundle",
+        )
     for name, tensor in bundle.tensors.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise BundleError(f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the avatar needs {tuple(expected[name].shape)}", "re-export the bundle")
+            raise BundleError(
+                f"{path}: tensor {name} has shape {tuple(tensor.shape)},"
+                f" the avatar needs {tuple(expected[name].shape)}",
+                "re-export the bundle",
+            )
     model.load_state_dict(bundle.tensors, strict=True)
     return model.eval()

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -81,7 +82,10 @@ def write_bundle(
     """
     out = Path(out_dir)
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise UserInputError(f"{out} exists and is not a bundle; exporting there would replace everything in it", "pass out=bundles/NEW_NAME (a new folder, or an earlier bundle to overwrite)")
+        raise UserInputError(
+            f"{out} exists and is not a bundle; exporting there would replace everything in it",
+            "pass out=bundles/NEW_NAME (a new folder, or an earlier bundle to overwrite)",
+        )
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         weights = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
@@ -100,7 +104,9 @@ def write_bundle(
             "config": dict(config),
             "feature_spec": dict(feature_spec or {}),
             "metadata": dict(metadata or {}),
-            "tensors": {n: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")} for n, t in weights.items()},
+            "tensors": {
+                n: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")} for n, t in weights.items()
+            },
             "files": {str(p.relative_to(tmp)): sha256_file(p) for p in files},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -112,7 +118,9 @@ def read_bundle(path: str | Path, kind: str | None = None) -> Bundle:
     root = Path(path)
     manifest_path = root / MANIFEST
     if not root.is_dir():
-        raise BundleError(f"no bundle directory at {root}", "export one with `python -m avatarlab.export run=RUN_DIR out=DIR`")
+        raise BundleError(
+            f"no bundle directory at {root}", "export one with `python -m avatarlab.export run=RUN_DIR out=DIR`"
+        )
     if not manifest_path.is_file():
         raise BundleError(f"{root} has no {MANIFEST}", "point at a directory written by avatarlab's export")
     try:
@@ -130,14 +138,24 @@ def read_bundle(path: str | Path, kind: str | None = None) -> Bundle:
     for name, expected in manifest.get("files", {}).items():
         file = root / name
         if not file.is_file():
-            raise BundleError(f"{root} is missing {name}", "re-export the bundle; do not edit bundle directories by hand")
+            raise BundleError(
+                f"{root} is missing {name}", "re-export the bundle; do not edit bundle directories by hand"
+            )
         if sha256_file(file) != expected:
-            raise BundleError(f"{root}/{name} does not match its sha256 in the manifest (edited or corrupt)", "re-export the bundle")
+            raise BundleError(
+                f"{root}/{name} does not match its sha256 in the manifest (edited or corrupt)", "re-export the bundle"
+            )
     tensors = load_file(str(root / WEIGHTS))
     declared = manifest.get("tensors", {})
     if set(declared) != set(tensors):
-        raise BundleError(f"{root}: weights hold {sorted(tensors)} but the manifest declares {sorted(declared)}", "re-export the bundle")
+        raise BundleError(
+            f"{root}: weights hold {sorted(tensors)} but the manifest declares {sorted(declared)}",
+            "re-export the bundle",
+        )
     for name, spec in declared.items():
         if list(tensors[name].shape) != spec["shape"]:
-            raise BundleError(f"{root}: tensor {name} has shape {list(tensors[name].shape)}, manifest says {spec['shape']}", "re-export the bundle")
+            raise BundleError(
+                f"{root}: tensor {name} has shape {list(tensors[name].shape)}, manifest says {spec['shape']}",
+                "re-export the bundle",
+            )
     return Bundle(path=root, manifest=manifest, tensors=tensors)

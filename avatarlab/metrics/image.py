@@ -18,4 +18,14 @@ def ssim(pred: np.ndarray, target: np.ndarray) -> float:
     """Structural similarity of two RGB images [H, W, 3] in [0, 1] (scikit-image, Gaussian window)."""
     from skimage.metrics import structural_similarity
 
-    return float(structural_similarity(np.asarray(pred, np.float64), np.asarray(target, np.float64), channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+    return float(
+        structural_similarity(
+            np.asarray(pred, np.float64),
+            np.asarray(target, np.float64),
+            channel_axis=-1,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -25,7 +25,11 @@ def track_frames(frames: Iterable[np.ndarray], upscale_to: int = 256) -> tuple[n
         return np.zeros((0, fl.NUM_LANDMARKS, 3), np.float32), np.zeros(0, bool)
     size = frames[0].shape[0]
     factor = max(1.0, upscale_to / size)
-    big = [cv2.resize(f, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC) for f in frames] if factor > 1 else frames
+    big = (
+        [cv2.resize(f, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC) for f in frames]
+        if factor > 1
+        else frames
+    )
     tracks = track_faces(big, total=len(big), max_faces=1, desc="metric landmarks")
     return tracks.landmarks / factor, tracks.detected
 

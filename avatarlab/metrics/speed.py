@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def round_rates(render: Callable[[int], object], frames: int = 20, warmup: int = 3, rounds: int = 1) -> list[float]:
-    """Calls render(i) `warmup` times, then `rounds` rounds of `frames` calls; frames per wall-clock second of each round."""
+    """Calls render(i) `warmup` times, then `rounds` rounds of `frames` calls; frames per wall-clock
+    second of each round."""
     for i in range(warmup):
         render(i)
     rates = []

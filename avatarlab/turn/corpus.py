@@ -34,7 +34,9 @@ CORPUS_FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
 
 
-def split_families(families: tuple[Family, ...], seed: int, val_fraction: float, test_fraction: float) -> dict[str, list[str]]:
+def split_families(
+    families: tuple[Family, ...], seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, list[str]]:
     """Assign whole families to splits, per kind, so every split holds every kind."""
     rng = np.random.default_rng([seed, 7919])
     out: dict[str, list[str]] = {s: [] for s in SPLITS}
@@ -44,7 +46,9 @@ def split_families(families: tuple[Family, ...], seed: int, val_fraction: float,
         n_test = max(1, int(round(len(names) * test_fraction))) if test_fraction > 0 else 0
         n_val = max(1, int(round(len(names) * val_fraction))) if val_fraction > 0 else 0
         if n_test + n_val >= len(names):
-            raise UserInputError(f"kind {kind!r} has {len(names)} families: too few for val and test", "lower val_fraction/test_fraction")
+            raise UserInputError(
+                f"kind {kind!r} has {len(names)} families: too few for val and test", "lower val_fraction/test_fraction"
+            )
         out["test"] += order[:n_test]
         out["val"] += order[n_test : n_test + n_val]
         out["train"] += order[n_test + n_val :]
@@ -84,9 +88,13 @@ def generate_corpus(
             log.info("corpus %s is already complete with these parameters (force=true rebuilds it)", out)
             return out
         if out.exists():
-            raise UserInputError(f"{out} holds a corpus made with other parameters", "pass force=true to replace it, or another out=DIR")
+            raise UserInputError(
+                f"{out} holds a corpus made with other parameters", "pass force=true to replace it, or another out=DIR"
+            )
     elif out.exists() and any(out.iterdir()) and not force:
-        raise UserInputError(f"{out} exists and is not a turn corpus", "pass another out=DIR, or force=true to replace it")
+        raise UserInputError(
+            f"{out} exists and is not a turn corpus", "pass another out=DIR, or force=true to replace it"
+        )
 
     splits = split_families(FAMILIES, seed, val_fraction, test_fraction)
     split_of = {name: s for s, names in splits.items() for name in names}
@@ -131,9 +139,15 @@ def run(cfg: DictConfig) -> Path:
     script = ScriptOptions(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.script.items()})
     render = RenderOptions(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.render.items()})
     n_turns, seed = checked("n_turns", cfg.n_turns, int, minimum=10), checked("seed", cfg.seed, int)
-    val_fraction, test_fraction = checked("val_fraction", cfg.val_fraction, float, above=0.0), checked("test_fraction", cfg.test_fraction, float, above=0.0)
+    val_fraction, test_fraction = (
+        checked("val_fraction", cfg.val_fraction, float, above=0.0),
+        checked("test_fraction", cfg.test_fraction, float, above=0.0),
+    )
     if val_fraction + test_fraction >= 1.0:
-        raise UserInputError(f"val_fraction + test_fraction = {val_fraction + test_fraction} leaves no training turns", "keep their sum below 1 (0.15 each by default)")
+        raise UserInputError(
+            f"val_fraction + test_fraction = {val_fraction + test_fraction} leaves no training turns",
+            "keep their sum below 1 (0.15 each by default)",
+        )
     out = generate_corpus(cfg.out, n_turns, seed, val_fraction, test_fraction, script, render, bool(cfg.force))
     print(f"turn corpus: {out} (train.jsonl, val.jsonl, test.jsonl, audio/)")
     return out

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import lightning as L
 import numpy as np
@@ -39,7 +39,9 @@ def tick_weights(tables: TurnTables, focus: float, zone_s: float = 0.5) -> np.nd
 class RandomBatches(IterableDataset):
     """An endless stream of batches: ticks drawn by weight, a reference prefix drawn for each."""
 
-    def __init__(self, tables: TurnTables, batch_size: int, p_same: float, seed: int, weights: np.ndarray | None = None) -> None:
+    def __init__(
+        self, tables: TurnTables, batch_size: int, p_same: float, seed: int, weights: np.ndarray | None = None
+    ) -> None:
         self.tables, self.batch_size, self.p_same, self.seed = tables, batch_size, p_same, seed
         w = np.ones(len(tables.step)) if weights is None else np.asarray(weights, np.float64)
         self.cdf = np.cumsum(w) / w.sum()
@@ -65,10 +67,22 @@ class TurnDataModule(L.LightningDataModule):
         pause_focus: extra sampling weight of ticks early in a pause (0: uniform over ticks).
     """
 
-    def __init__(self, corpus_dir: str, train_file: str = "train.jsonl", val_file: str = "val.jsonl", batch_size: int = 512,
-                 val_samples: int = 40000, val_batch_size: int = 4096, tail_s: float = 1.5, word_delay_s: float = 0.0,
-                 p_same_ref: float = 0.4, window_words: int = 24, quantize_embedder: bool = True, seed: int = 0,
-                 pause_focus: float = 0.0) -> None:
+    def __init__(
+        self,
+        corpus_dir: str,
+        train_file: str = "train.jsonl",
+        val_file: str = "val.jsonl",
+        batch_size: int = 512,
+        val_samples: int = 40000,
+        val_batch_size: int = 4096,
+        tail_s: float = 1.5,
+        word_delay_s: float = 0.0,
+        p_same_ref: float = 0.4,
+        window_words: int = 24,
+        quantize_embedder: bool = True,
+        seed: int = 0,
+        pause_focus: float = 0.0,
+    ) -> None:
         super().__init__()
         self.corpus_dir = Path(corpus_dir)
         self.train_file, self.val_file = train_file, val_file
@@ -83,7 +97,10 @@ class TurnDataModule(L.LightningDataModule):
     def _tables(self, name: str) -> TurnTables:
         file = self.corpus_dir / name
         if not file.is_file():
-            raise UserInputError(f"{file} does not exist", "generate the corpus first: `python -m avatarlab.turn.corpus out=" f"{self.corpus_dir}`")
+            raise UserInputError(
+                f"{file} does not exist",
+                f"generate the corpus first: `python -m avatarlab.turn.corpus out={self.corpus_dir}`",
+            )
         cache = make_embedding_cache(self.corpus_dir, self.feature_spec)
         return build_tables(file, self.feature_spec, cache, self.tail_s, self.word_delay_s, self.corpus_dir / "cache")
 
@@ -103,7 +120,9 @@ class TurnDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.train is not None
         weights = tick_weights(self.train, self.pause_focus) if self.pause_focus > 0 else None
-        return DataLoader(RandomBatches(self.train, self.batch_size, self.p_same_ref, self.seed, weights), batch_size=None)
+        return DataLoader(
+            RandomBatches(self.train, self.batch_size, self.p_same_ref, self.seed, weights), batch_size=None
+        )
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self._val_batches, batch_size=None)

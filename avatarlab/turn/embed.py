@@ -13,8 +13,8 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -86,11 +86,19 @@ class PrefixEmbedder:
         example = self.tokenizer(["a short example prefix"], return_tensors="pt")
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.jit.trace(_MeanPooled(model), (example["input_ids"], example["attention_mask"]), check_trace=False)
+            return torch.jit.trace(
+                _MeanPooled(model), (example["input_ids"], example["attention_mask"]), check_trace=False
+            )
 
     @property
     def spec(self) -> dict[str, object]:
-        return {"name": EMBEDDER_NAME, "package": EMBEDDER_PACKAGE, "quantize": self.quantize, "dim": self.dim, "pooling": "mean"}
+        return {
+            "name": EMBEDDER_NAME,
+            "package": EMBEDDER_PACKAGE,
+            "quantize": self.quantize,
+            "dim": self.dim,
+            "pooling": "mean",
+        }
 
     @torch.inference_mode()
     def __call__(self, text: str) -> np.ndarray:
@@ -100,7 +108,9 @@ class PrefixEmbedder:
         if self._encode is not None:
             pooled = self._encode(enc["input_ids"], enc["attention_mask"])  # [1, 384]
         else:
-            pooled = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state.mean(dim=1)
+            pooled = self.model(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+            ).last_hidden_state.mean(dim=1)
         vec = torch.nn.functional.normalize(pooled, dim=-1)  # one text: no padding to mask
         return vec[0].float().numpy()
 
@@ -150,7 +160,9 @@ class WordPieceVectors:
 class EmbeddingCache:
     """Text -> embedding, backed by an .npz file beside the corpus (written atomically)."""
 
-    def __init__(self, embedder: Callable[[str], np.ndarray] | None, path: str | Path | None, spec: dict[str, object]) -> None:
+    def __init__(
+        self, embedder: Callable[[str], np.ndarray] | None, path: str | Path | None, spec: dict[str, object]
+    ) -> None:
         self.embedder = embedder
         self.path = Path(path) if path else None
         self.key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
@@ -188,5 +200,10 @@ class EmbeddingCache:
         texts = sorted(self.vectors)
         with atomic_path(self.path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, key=np.array(self.key), texts=np.array(texts), vectors=np.stack([self.vectors[t] for t in texts]).astype(np.float32))
+                np.savez(
+                    f,
+                    key=np.array(self.key),
+                    texts=np.array(texts),
+                    vectors=np.stack([self.vectors[t] for t in texts]).astype(np.float32),
+                )
         self._dirty = False

@@ -16,10 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 from avatarlab.atomic import atomic_path, save_json
 from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
+from avatarlab.export.bundle import read_bundle
 from avatarlab.turn.embed import torch_threads
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.policy import ExactReusePolicy, ResponsePolicy, SilencePolicy
-from avatarlab.export.bundle import read_bundle
 from avatarlab.turn.predictor import TURN_BUNDLE_KIND, TurnPredictor
 from avatarlab.turn.replay import Trace, replay
 from avatarlab.turn.report import latency_histogram, summarize, table
@@ -28,9 +28,19 @@ from avatarlab.turn.tables import load_turn_audio, make_embedding_cache
 log = logging.getLogger(__name__)
 
 
-def evaluate(bundle: str | Path, corpus: str | Path, out: str | Path, policy: dict[str, Any] | None = None, silence_timeout_s: float = 0.7,
-             tail_s: float = 2.0, word_delay_s: float = 0.0, llm_first_words_s: float = 0.3, limit: int | None = None,
-             threads: int = 1, streaming: bool = False) -> dict[str, Any]:
+def evaluate(
+    bundle: str | Path,
+    corpus: str | Path,
+    out: str | Path,
+    policy: dict[str, Any] | None = None,
+    silence_timeout_s: float = 0.7,
+    tail_s: float = 2.0,
+    word_delay_s: float = 0.0,
+    llm_first_words_s: float = 0.3,
+    limit: int | None = None,
+    threads: int = 1,
+    streaming: bool = False,
+) -> dict[str, Any]:
     """Replay the corpus; return and write the figures of the predictor's policy and both baselines.
 
     `policy` overrides thresholds of the policy stored in the bundle; `streaming` replays tick by tick
@@ -40,17 +50,24 @@ def evaluate(bundle: str | Path, corpus: str | Path, out: str | Path, policy: di
     if limit:
         turns = turns[: int(limit)]
     if any(t.audio is None for t in turns):
-        raise UserInputError(f"{corpus}: every turn needs audio for the predictor's prosody", "add audio paths, or transcribe recordings with avatarlab.turn.transcribe")
+        raise UserInputError(
+            f"{corpus}: every turn needs audio for the predictor's prosody",
+            "add audio paths, or transcribe recordings with avatarlab.turn.transcribe",
+        )
     started = time.perf_counter()
     with torch_threads(threads):
-        probe = TurnPredictor.from_bundle(bundle, embed=lambda text: None)  # validates the bundle before the embedder loads
+        probe = TurnPredictor.from_bundle(
+            bundle, embed=lambda text: None
+        )  # validates the bundle before the embedder loads
         cache = make_embedding_cache(corpus.parent, probe.spec)
         predictor = TurnPredictor(probe.model, probe.spec, cache)
         policy = {**read_bundle(bundle, kind=TURN_BUNDLE_KIND).config.get("policy", {}), **(policy or {})}
         try:
             policies = [ResponsePolicy(**policy), ExactReusePolicy(**policy), SilencePolicy(silence_timeout_s)]
         except (TypeError, ValueError) as e:
-            raise UserInputError(f"bad policy thresholds {policy}: {e}", "see configs/model/turn.yaml for the names and ranges") from e
+            raise UserInputError(
+                f"bad policy thresholds {policy}: {e}", "see configs/model/turn.yaml for the names and ranges"
+            ) from e
         traces: list[Trace] = []
         for i, turn in enumerate(turns, 1):
             audio = load_turn_audio(turn, predictor.spec.prosody.sample_rate)
@@ -86,7 +103,10 @@ def evaluate(bundle: str | Path, corpus: str | Path, out: str | Path, policy: di
     _write_turns(out / "turns.csv", traces)
     latency_histogram(rows, out / "latency_hist.png")
     print(text)
-    print(f"\n{len(turns)} turns replayed in {results['seconds']:.0f} s; figures in {out}/ (results.json, table.md, turns.csv, latency_hist.png)")
+    print(
+        f"\n{len(turns)} turns replayed in {results['seconds']:.0f} s; figures in {out}/"
+        " (results.json, table.md, turns.csv, latency_hist.png)"
+    )
     return results
 
 
@@ -95,7 +115,10 @@ def _write_turns(path: Path, traces: list[Trace]) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["id", "family", "ending", "words", "pivot_word", "end_s"] + [f"{n}_{c}" for n in names for c in ("commit_s", "commit_words", "draft", "reuse")])
+            writer.writerow(
+                ["id", "family", "ending", "words", "pivot_word", "end_s"]
+                + [f"{n}_{c}" for n in names for c in ("commit_s", "commit_words", "draft", "reuse")]
+            )
             for tr in traces:
                 t = tr.turn
                 row: list[Any] = [t.id, t.family, t.ending, len(t.words), t.pivot_word, t.end]
@@ -107,11 +130,23 @@ def _write_turns(path: Path, traces: list[Trace]) -> None:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="turn_evaluate")
 def main(cfg: DictConfig) -> None:
-    policy = {k: v for k, v in (OmegaConf.to_container(cfg.policy, resolve=True) or {}).items() if v is not None}  # type: ignore[union-attr]
-    run_cli(lambda: evaluate(cfg.bundle, cfg.corpus, cfg.out, {k: checked(f"policy.{k}", v, float, minimum=0.0) for k, v in policy.items()},
-                             checked("silence_timeout_s", cfg.silence_timeout_s, float, above=0.0), checked("tail_s", cfg.tail_s, float, minimum=0.0),
-                             checked("word_delay_s", cfg.word_delay_s, float, minimum=0.0), checked("llm_first_words_s", cfg.llm_first_words_s, float, minimum=0.0),
-                             checked("limit", cfg.limit, int, minimum=1), checked("threads", cfg.threads, int, minimum=1), bool(cfg.streaming)))
+    chosen = OmegaConf.to_container(cfg.policy, resolve=True) or {}
+    policy = {k: v for k, v in chosen.items() if v is not None}  # type: ignore[union-attr]
+    run_cli(
+        lambda: evaluate(
+            cfg.bundle,
+            cfg.corpus,
+            cfg.out,
+            {k: checked(f"policy.{k}", v, float, minimum=0.0) for k, v in policy.items()},
+            checked("silence_timeout_s", cfg.silence_timeout_s, float, above=0.0),
+            checked("tail_s", cfg.tail_s, float, minimum=0.0),
+            checked("word_delay_s", cfg.word_delay_s, float, minimum=0.0),
+            checked("llm_first_words_s", cfg.llm_first_words_s, float, minimum=0.0),
+            checked("limit", cfg.limit, int, minimum=1),
+            checked("threads", cfg.threads, int, minimum=1),
+            bool(cfg.streaming),
+        )
+    )
 
 
 if __name__ == "__main__":

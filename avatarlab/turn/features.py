@@ -7,8 +7,9 @@ identical numbers. Times are seconds from the turn's start; frame k of a FrameTr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -21,13 +22,40 @@ FEATURE_VERSION = 5
 FRAME_RATE = 100  # frames (and replay ticks) per second
 
 WORD_NAMES = (
-    "log_words", "rate", "duration", "duration_per_syllable", "lengthening", "gap_before", "pauses_so_far",
-    "f0_slope_end", "f0_end", "f0_word", "f0_range", "f0_rise_end", "f0_fall", "f0_min_position", "voiced_fraction",
-    "has_f0", "db_word", "db_end", "db_slope", "question_start",
-) + tuple(f"contour_f0_{i}" for i in range(10)) + tuple(f"contour_db_{i}" for i in range(10)) + tuple(f"last_{i}" for i in range(N_CATEGORIES)) + tuple(f"prev_{i}" for i in range(N_CATEGORIES))
+    (
+        "log_words",
+        "rate",
+        "duration",
+        "duration_per_syllable",
+        "lengthening",
+        "gap_before",
+        "pauses_so_far",
+        "f0_slope_end",
+        "f0_end",
+        "f0_word",
+        "f0_range",
+        "f0_rise_end",
+        "f0_fall",
+        "f0_min_position",
+        "voiced_fraction",
+        "has_f0",
+        "db_word",
+        "db_end",
+        "db_slope",
+        "question_start",
+    )
+    + tuple(f"contour_f0_{i}" for i in range(10))
+    + tuple(f"contour_db_{i}" for i in range(10))
+    + tuple(f"last_{i}" for i in range(N_CATEGORIES))
+    + tuple(f"prev_{i}" for i in range(N_CATEGORIES))
+)
 N_PROSODY = 40  # word features before the lexical categories
 TICK_NAMES = ("pause", "pause_sqrt", "silence", "silence_sqrt", "speech_10", "speech_30", "voiced_10", "db_now")
-PAIR_NAMES = ("same", "words_after", "cosine") + tuple(f"late_{i}" for i in range(N_LATE)) + tuple(f"first_after_{i}" for i in range(N_LATE))
+PAIR_NAMES = (
+    ("same", "words_after", "cosine")
+    + tuple(f"late_{i}" for i in range(N_LATE))
+    + tuple(f"first_after_{i}" for i in range(N_LATE))
+)
 WORD_DIM, TICK_DIM, PAIR_DIM = len(WORD_NAMES), len(TICK_NAMES), len(PAIR_NAMES)
 CONT_DIM = 384  # the words after the reference prefix, as mean static word-piece vectors
 MAX_PAUSE_S = 3.0
@@ -44,15 +72,24 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out.update(word_names=list(WORD_NAMES), tick_names=list(TICK_NAMES), pair_names=list(PAIR_NAMES), embedding_dim=384,
-                   continuation={"kind": "mean static word pieces", "dim": CONT_DIM})
+        out.update(
+            word_names=list(WORD_NAMES),
+            tick_names=list(TICK_NAMES),
+            pair_names=list(PAIR_NAMES),
+            embedding_dim=384,
+            continuation={"kind": "mean static word pieces", "dim": CONT_DIM},
+        )
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FeatureSpec":
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         if data.get("version") != FEATURE_VERSION:
             raise ValueError(f"feature version {data.get('version')} is not {FEATURE_VERSION}")
-        return cls(prosody=ProsodySpec(**data["prosody"]), window_words=int(data["window_words"]), quantize_embedder=bool(data["quantize_embedder"]))
+        return cls(
+            prosody=ProsodySpec(**data["prosody"]),
+            window_words=int(data["window_words"]),
+            quantize_embedder=bool(data["quantize_embedder"]),
+        )
 
 
 def frames_through(t: float) -> int:
@@ -130,7 +167,9 @@ def word_features(track: FrameTrack, words: Sequence[Word], tokens: Sequence[str
     return f
 
 
-def _contour(track: FrameTrack, last: int, speaker: float, peak: float, frames: int = 30, points: int = 10) -> np.ndarray:
+def _contour(
+    track: FrameTrack, last: int, speaker: float, peak: float, frames: int = 30, points: int = 10
+) -> np.ndarray:
     """[2 * points]: pitch (semitones re the speaker's mean, /6) and level (dB re peak, /20) over the
     `frames` before frame `last` (the newest word's last voiced frame, so that a final voiceless
     consonant does not hide the pitch movement), averaged in `points` groups; pitch gaps are filled from
@@ -141,7 +180,11 @@ def _contour(track: FrameTrack, last: int, speaker: float, peak: float, frames: 
     db = track.db[lo:last].astype(np.float64)
     if len(st) < frames:  # the stream is younger than the window: pad at its start
         pad = frames - len(st)
-        st, voiced, db = np.r_[np.full(pad, np.nan), st], np.r_[np.zeros(pad, bool), voiced], np.r_[np.full(pad, db[0] if len(db) else peak - 80), db]
+        st, voiced, db = (
+            np.r_[np.full(pad, np.nan), st],
+            np.r_[np.zeros(pad, bool), voiced],
+            np.r_[np.full(pad, db[0] if len(db) else peak - 80), db],
+        )
     pitch = np.where(voiced, st, np.nan)
     good = np.isfinite(pitch)
     if good.sum() >= 3:
@@ -155,11 +198,39 @@ def _contour(track: FrameTrack, last: int, speaker: float, peak: float, frames: 
         pitch = np.zeros(frames)
     level = np.clip((db - peak) / 20.0, -4, 1)
     group = frames // points
-    return np.r_[pitch.reshape(points, group).mean(axis=1), level.reshape(points, group).mean(axis=1)].astype(np.float32)  # [2 * points]
+    return np.r_[pitch.reshape(points, group).mean(axis=1), level.reshape(points, group).mean(axis=1)].astype(
+        np.float32
+    )  # [2 * points]
 
 
 _OPENING = frozenset({"so", "well", "um", "uh", "okay", "hey", "oh", "alright", "listen", "you", "know", "what"})
-_QUESTION_WORDS = frozenset({"what", "who", "when", "where", "why", "how", "which", "is", "are", "do", "does", "did", "can", "could", "would", "will", "should", "shall", "may", "have", "has", "was", "were"})
+_QUESTION_WORDS = frozenset(
+    {
+        "what",
+        "who",
+        "when",
+        "where",
+        "why",
+        "how",
+        "which",
+        "is",
+        "are",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "will",
+        "should",
+        "shall",
+        "may",
+        "have",
+        "has",
+        "was",
+        "were",
+    }
+)
 
 
 def _question_start(tokens: Sequence[str]) -> bool:
@@ -213,8 +284,15 @@ def tick_features(track: FrameTrack, steps: np.ndarray, last_word_end: np.ndarra
     return out
 
 
-def pair_features(ref: np.ndarray, cur: np.ndarray, emb_ref: np.ndarray, emb_cur: np.ndarray,
-                  cum_cues_ref: np.ndarray, cum_cues_cur: np.ndarray, first_after_cues: np.ndarray) -> np.ndarray:
+def pair_features(
+    ref: np.ndarray,
+    cur: np.ndarray,
+    emb_ref: np.ndarray,
+    emb_cur: np.ndarray,
+    cum_cues_ref: np.ndarray,
+    cum_cues_cur: np.ndarray,
+    first_after_cues: np.ndarray,
+) -> np.ndarray:
     """[B, PAIR_DIM] for reference prefixes of `ref` words and current prefixes of `cur` words (ref <= cur).
 
     cum_cues_*: [B, N_LATE] late-cue counts in each prefix; first_after_cues: [B, N_LATE] the cues of
@@ -231,7 +309,9 @@ def pair_features(ref: np.ndarray, cur: np.ndarray, emb_ref: np.ndarray, emb_cur
     return out
 
 
-def continuation_vectors(sum_ref: np.ndarray, sum_cur: np.ndarray, count_ref: np.ndarray, count_cur: np.ndarray) -> np.ndarray:
+def continuation_vectors(
+    sum_ref: np.ndarray, sum_cur: np.ndarray, count_ref: np.ndarray, count_cur: np.ndarray
+) -> np.ndarray:
     """[B, CONT_DIM]: the mean word-piece vector of the words after the reference prefix (zeros if none).
 
     sum_* [B, CONT_DIM] and count_* [B] are cumulative over the first ref / cur words."""

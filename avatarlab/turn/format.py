@@ -6,14 +6,28 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from avatarlab.atomic import atomic_path
 from avatarlab.errors import UserInputError
 
-_KNOWN = {"id", "words", "end", "audio", "offset", "pivot_word", "complete_at", "text", "family", "kind", "ending", "split"}
+_KNOWN = {
+    "id",
+    "words",
+    "end",
+    "audio",
+    "offset",
+    "pivot_word",
+    "complete_at",
+    "text",
+    "family",
+    "kind",
+    "ending",
+    "split",
+}
 _PUNCT = re.compile(r"[^\w']+")
 
 
@@ -105,7 +119,9 @@ def parse_turn(record: Any, where: str, base_dir: Path) -> Turn:
         return CorpusError(f"{where}: field {field_name!r}: {problem}", "see docs/turn_corpus.md for the line format")
 
     if not isinstance(record, dict):
-        raise CorpusError(f"{where}: a line must be a JSON object, got {type(record).__name__}", "see docs/turn_corpus.md")
+        raise CorpusError(
+            f"{where}: a line must be a JSON object, got {type(record).__name__}", "see docs/turn_corpus.md"
+        )
     if not isinstance(record.get("id"), str) or not record["id"]:
         raise fail("id", "required, a non-empty string")
     words_raw = record.get("words")
@@ -124,7 +140,9 @@ def parse_turn(record: Any, where: str, base_dir: Path) -> Turn:
         if w["end"] < w["start"]:
             raise fail(f"{name}.end", f"must be >= start ({w['end']} < {w['start']})")
         if words and w["start"] < words[-1].start:
-            raise fail(f"{name}.start", f"words must be in time order ({w['start']} < previous start {words[-1].start})")
+            raise fail(
+                f"{name}.start", f"words must be in time order ({w['start']} < previous start {words[-1].start})"
+            )
         words.append(Word(w["word"], float(w["start"]), float(w["end"])))
     end = record.get("end")
     if not _number(end):
@@ -141,10 +159,14 @@ def parse_turn(record: Any, where: str, base_dir: Path) -> Turn:
     if pivot is not None and (not isinstance(pivot, int) or isinstance(pivot, bool) or not 0 <= pivot < len(words)):
         raise fail("pivot_word", f"null or a word index in [0, {len(words) - 1}] (got {pivot!r})")
     complete = record.get("complete_at")
-    if complete is not None and (not isinstance(complete, int) or isinstance(complete, bool) or not 1 <= complete <= len(words)):
+    if complete is not None and (
+        not isinstance(complete, int) or isinstance(complete, bool) or not 1 <= complete <= len(words)
+    ):
         raise fail("complete_at", f"null or a prefix length in [1, {len(words)}] (got {complete!r})")
     if pivot is not None and complete is not None and complete <= pivot:
-        raise fail("complete_at", f"must be > pivot_word ({complete} <= {pivot}): a prefix without the pivot cannot fit")
+        raise fail(
+            "complete_at", f"must be > pivot_word ({complete} <= {pivot}): a prefix without the pivot cannot fit"
+        )
     for key in ("text", "family", "kind", "ending", "split"):
         if key in record and not isinstance(record[key], str):
             raise fail(key, "must be a string")
@@ -172,13 +194,19 @@ def read_corpus(path: str | Path, check_audio: bool = False) -> list[Turn]:
     """Read and validate a corpus file; raise CorpusError naming the line and field of a bad entry."""
     file = Path(path)
     if not file.is_file():
-        raise CorpusError(f"corpus file {file} does not exist", "generate one with `python -m avatarlab.turn.corpus` or pass corpus=PATH.jsonl")
+        raise CorpusError(
+            f"corpus file {file} does not exist",
+            "generate one with `python -m avatarlab.turn.corpus` or pass corpus=PATH.jsonl",
+        )
     turns: list[Turn] = []
     seen: set[str] = set()
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as e:
-        raise CorpusError(f"{file} is not UTF-8 text (byte {e.start} cannot be decoded)", "pass a JSONL corpus (docs/turn_corpus.md), not an audio or binary file") from e
+        raise CorpusError(
+            f"{file} is not UTF-8 text (byte {e.start} cannot be decoded)",
+            "pass a JSONL corpus (docs/turn_corpus.md), not an audio or binary file",
+        ) from e
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -186,12 +214,17 @@ def read_corpus(path: str | Path, check_audio: bool = False) -> list[Turn]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise CorpusError(f"{where}: not valid JSON ({e.msg} at column {e.colno})", "one JSON object per line") from e
+            raise CorpusError(
+                f"{where}: not valid JSON ({e.msg} at column {e.colno})", "one JSON object per line"
+            ) from e
         turn = parse_turn(record, where, file.parent)
         if turn.id in seen:
             raise CorpusError(f"{where}: field 'id': duplicate id {turn.id!r}", "give every turn a unique id")
         if check_audio and turn.audio is not None and not turn.audio.is_file():
-            raise CorpusError(f"{where}: field 'audio': {turn.audio} does not exist", "fix the path (relative paths start at the corpus file's folder)")
+            raise CorpusError(
+                f"{where}: field 'audio': {turn.audio} does not exist",
+                "fix the path (relative paths start at the corpus file's folder)",
+            )
         seen.add(turn.id)
         turns.append(turn)
     if not turns:

@@ -196,12 +196,33 @@ class RenderOptions:
 def random_voice(rng: np.random.Generator) -> Voice:
     """A voice drawn from espeak-ng's English accents and variants, with rate and pitch."""
     bases = ("en-us", "en-us", "en", "en-gb-x-rp", "en-029", "en-gb-scotland", "en-us-nyc")
-    variants = ("", "", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2", "+f3", "+f4", "+f5", "+klatt", "+klatt4")
+    variants = (
+        "",
+        "",
+        "+m1",
+        "+m2",
+        "+m3",
+        "+m4",
+        "+m5",
+        "+m6",
+        "+m7",
+        "+f1",
+        "+f2",
+        "+f3",
+        "+f4",
+        "+f5",
+        "+klatt",
+        "+klatt4",
+    )
     name = bases[int(rng.integers(len(bases)))] + variants[int(rng.integers(len(variants)))]
-    return Voice(name=name, rate=int(rng.integers(140, 211)), pitch=int(rng.integers(40, 76)), range=int(rng.integers(30, 86)))
+    return Voice(
+        name=name, rate=int(rng.integers(140, 211)), pitch=int(rng.integers(40, 76)), range=int(rng.integers(30, 86))
+    )
 
 
-def render(script: Script, synth: EspeakSynthesizer, voice: Voice, rng: np.random.Generator, options: RenderOptions) -> tuple[np.ndarray, list[Word]]:
+def render(
+    script: Script, synth: EspeakSynthesizer, voice: Voice, rng: np.random.Generator, options: RenderOptions
+) -> tuple[np.ndarray, list[Word]]:
     """Speak a script; reshape its pauses to the script's gaps; add noise. Returns (audio, words)."""
     speech = synth.synthesize(script.tokens, voice)
     rate = speech.sample_rate
@@ -232,7 +253,9 @@ def render(script: Script, synth: EspeakSynthesizer, voice: Voice, rng: np.rando
         cursor += len(gap)
     pieces.append(np.zeros(int(options.tail_s * rate), np.float32))
     speech_audio = np.concatenate(pieces)
-    out = librosa.resample(speech_audio, orig_sr=rate, target_sr=options.sample_rate, res_type="soxr_hq").astype(np.float32)
+    out = librosa.resample(speech_audio, orig_sr=rate, target_sr=options.sample_rate, res_type="soxr_hq").astype(
+        np.float32
+    )
     peak = float(np.abs(out).max()) or 1.0
     out *= 10 ** (rng.uniform(*options.peak_dbfs) / 20) / peak
     voiced = np.concatenate([out[int(s * options.sample_rate) : int(e * options.sample_rate)] for s, e in times])
@@ -264,8 +287,15 @@ def _one_pole(x: np.ndarray, alpha: float) -> np.ndarray:
     return lfilter([1.0 - alpha], [1.0, -alpha], x).astype(np.float32)
 
 
-def make_turn(turn_id: str, family: Family, split: str, rng: np.random.Generator, synth: EspeakSynthesizer,
-              script_options: ScriptOptions, render_options: RenderOptions) -> tuple[Turn, np.ndarray]:
+def make_turn(
+    turn_id: str,
+    family: Family,
+    split: str,
+    rng: np.random.Generator,
+    synth: EspeakSynthesizer,
+    script_options: ScriptOptions,
+    render_options: RenderOptions,
+) -> tuple[Turn, np.ndarray]:
     """Compose, voice and render one turn; returns the Turn (audio path unset) and its samples."""
     if family.kind not in KINDS:
         raise ValueError(f"family {family.name} has unknown kind {family.kind}")

@@ -36,8 +36,12 @@ class TurnModelConfig:
 
 def _mlp(d_in: int, hidden: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
-        nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(dropout),
-        nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
+        nn.Linear(d_in, hidden),
+        nn.GELU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, hidden),
+        nn.GELU(),
+        nn.Dropout(dropout),
         nn.Linear(hidden, 1),
     )
 
@@ -69,14 +73,22 @@ class TurnModel(nn.Module):
         (cur_emb,) = self._hide(self.config.end_emb_dropout, cur_emb)
         return self.end_head(torch.cat([self.proj(cur_emb), word, tick], dim=-1)).squeeze(-1)
 
-    def stable_logit(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, pair: torch.Tensor,
-                     cont: torch.Tensor) -> torch.Tensor:
+    def stable_logit(
+        self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, pair: torch.Tensor, cont: torch.Tensor
+    ) -> torch.Tensor:
         """[B] for the reference prefix given the current one and the words between (no tick features)."""
         cur_emb, ref_emb = self._hide(self.config.emb_dropout, cur_emb, ref_emb)
         cur = self.proj(cur_emb)  # [B, P]
         ref = self.proj(ref_emb)  # [B, P]
         return self.stable_head(torch.cat([cur, ref, cur - ref, self.cont(cont), word, pair], dim=-1)).squeeze(-1)
 
-    def forward(self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor,
-                pair: torch.Tensor, cont: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        cur_emb: torch.Tensor,
+        ref_emb: torch.Tensor,
+        word: torch.Tensor,
+        tick: torch.Tensor,
+        pair: torch.Tensor,
+        cont: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.end_logit(cur_emb, word, tick), self.stable_logit(cur_emb, ref_emb, word, pair, cont)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -26,31 +27,54 @@ class TurnLitModule(L.LightningModule):
         threads: torch threads while fitting (a model this small runs fastest on one; None: leave as is).
     """
 
-    def __init__(self, net: Mapping[str, Any] | None = None, lr: float = 2e-3, weight_decay: float = 1e-3,
-                 warmup_steps: int = 100, stable_weight: float = 1.0, end_pos_weight: float = 1.0,
-                 policy: Mapping[str, Any] | None = None, threads: int | None = 1) -> None:
+    def __init__(
+        self,
+        net: Mapping[str, Any] | None = None,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-3,
+        warmup_steps: int = 100,
+        stable_weight: float = 1.0,
+        end_pos_weight: float = 1.0,
+        policy: Mapping[str, Any] | None = None,
+        threads: int | None = 1,
+    ) -> None:
         super().__init__()
         if isinstance(net, DictConfig):
             net = OmegaConf.to_container(net, resolve=True)  # type: ignore[assignment]
         if isinstance(policy, DictConfig):
             policy = OmegaConf.to_container(policy, resolve=True)  # type: ignore[assignment]
-        self.save_hyperparameters({"net": dict(net or {}), "lr": lr, "weight_decay": weight_decay, "warmup_steps": warmup_steps,
-                                   "stable_weight": stable_weight, "end_pos_weight": end_pos_weight, "policy": dict(policy or {}),
-                                   "threads": threads})
+        self.save_hyperparameters(
+            {
+                "net": dict(net or {}),
+                "lr": lr,
+                "weight_decay": weight_decay,
+                "warmup_steps": warmup_steps,
+                "stable_weight": stable_weight,
+                "end_pos_weight": end_pos_weight,
+                "policy": dict(policy or {}),
+                "threads": threads,
+            }
+        )
         self.model = TurnModel(TurnModelConfig(**dict(net or {})))
         self.feature_spec: dict[str, Any] | None = None
         self._val: list[tuple[np.ndarray, ...]] = []
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(batch["cur_emb"], batch["ref_emb"], batch["word"], batch["tick"], batch["pair"], batch["cont"])
+        return self.model(
+            batch["cur_emb"], batch["ref_emb"], batch["word"], batch["tick"], batch["pair"], batch["cont"]
+        )
 
-    def _losses(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _losses(
+        self, batch: Mapping[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         end, stable = self(batch)
         y_end, y_stable = batch["y_end"], batch["y_stable"]
         weight = torch.where(y_end > 0.5, self.hparams.end_pos_weight, 1.0)
         loss_end = F.binary_cross_entropy_with_logits(end, y_end, weight=weight)
         known = y_stable >= 0
-        loss_stable = F.binary_cross_entropy_with_logits(stable[known], y_stable[known]) if known.any() else end.sum() * 0
+        loss_stable = (
+            F.binary_cross_entropy_with_logits(stable[known], y_stable[known]) if known.any() else end.sum() * 0
+        )
         return loss_end, loss_stable, end, stable
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -61,8 +85,15 @@ class TurnLitModule(L.LightningModule):
 
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
         loss_end, loss_stable, end, stable = self._losses(batch)
-        self._val.append((end.sigmoid().cpu().numpy(), batch["y_end"].cpu().numpy(), stable.sigmoid().cpu().numpy(),
-                          batch["y_stable"].cpu().numpy(), np.array([loss_end.item(), loss_stable.item(), len(end)])))
+        self._val.append(
+            (
+                end.sigmoid().cpu().numpy(),
+                batch["y_end"].cpu().numpy(),
+                stable.sigmoid().cpu().numpy(),
+                batch["y_stable"].cpu().numpy(),
+                np.array([loss_end.item(), loss_stable.item(), len(end)]),
+            )
+        )
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:
@@ -75,7 +106,9 @@ class TurnLitModule(L.LightningModule):
             "val/loss_stable": float(np.average(losses[:, 1], weights=losses[:, 2])),
             "val/auc_end": roc_auc(p_end, y_end),
             "val/auc_stable": roc_auc(p_stable[known], y_stable[known]),
-            "val/acc_stable": float(((p_stable[known] > 0.5) == (y_stable[known] > 0.5)).mean()) if known.any() else float("nan"),
+            "val/acc_stable": float(((p_stable[known] > 0.5) == (y_stable[known] > 0.5)).mean())
+            if known.any()
+            else float("nan"),
         }
         metrics["val/loss"] = metrics["val/loss_end"] + self.hparams.stable_weight * metrics["val/loss_stable"]
         self.log_dict(metrics, prog_bar=True)
@@ -84,7 +117,10 @@ class TurnLitModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         decay = [p for n, p in self.named_parameters() if p.ndim >= 2]
         other = [p for n, p in self.named_parameters() if p.ndim < 2]
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": other, "weight_decay": 0.0}], lr=self.hparams.lr)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": other, "weight_decay": 0.0}],
+            lr=self.hparams.lr,
+        )
         total = max(1, int(self.trainer.max_steps if self.trainer and self.trainer.max_steps > 0 else 1000))
         warmup = min(self.hparams.warmup_steps, total // 2)
 
@@ -94,7 +130,10 @@ class TurnLitModule(L.LightningModule):
             progress = (step - warmup) / max(1, total - warmup)
             return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"},
+        }
 
     def on_fit_start(self) -> None:
         if self.hparams.threads:

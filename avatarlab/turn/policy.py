@@ -58,8 +58,15 @@ class ResponsePolicy:
 
     name = "predictor"
 
-    def __init__(self, draft_threshold: float = 0.4, discard_threshold: float = 0.2, commit_threshold: float = 0.95,
-                 reuse_threshold: float = 0.3, min_silence_s: float = 0.1, max_silence_s: float = 1.5) -> None:
+    def __init__(
+        self,
+        draft_threshold: float = 0.4,
+        discard_threshold: float = 0.2,
+        commit_threshold: float = 0.95,
+        reuse_threshold: float = 0.3,
+        min_silence_s: float = 0.1,
+        max_silence_s: float = 1.5,
+    ) -> None:
         if not 0 <= discard_threshold <= draft_threshold <= 1:
             raise ValueError("need 0 <= discard_threshold <= draft_threshold <= 1")
         self.draft_threshold, self.discard_threshold = draft_threshold, discard_threshold

@@ -8,16 +8,23 @@ contend with the other stages for the cores (scripts/bench_turn.py measures it t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from avatarlab.export.bundle import BundleError, read_bundle
 from avatarlab.turn.embed import PrefixEmbedder, WordPieceVectors, prefix_text
-from avatarlab.turn.features import CONT_DIM, FeatureSpec, continuation_vectors, pair_features, tick_features, word_features
+from avatarlab.turn.features import (
+    CONT_DIM,
+    FeatureSpec,
+    continuation_vectors,
+    pair_features,
+    tick_features,
+    word_features,
+)
 from avatarlab.turn.format import Word, normalize_word
 from avatarlab.turn.lexical import N_LATE, late_cues
 from avatarlab.turn.model import TurnModel, TurnModelConfig
@@ -42,7 +49,13 @@ class Prediction:
 class TurnPredictor:
     """Streaming state for one user turn (call reset() between turns)."""
 
-    def __init__(self, model: TurnModel, spec: FeatureSpec, embed: Callable[[str], np.ndarray], pieces: WordPieceVectors | None = None) -> None:
+    def __init__(
+        self,
+        model: TurnModel,
+        spec: FeatureSpec,
+        embed: Callable[[str], np.ndarray],
+        pieces: WordPieceVectors | None = None,
+    ) -> None:
         self.model = model.eval()
         self.spec = spec
         self.embed = embed
@@ -50,14 +63,17 @@ class TurnPredictor:
         self.reset()
 
     @classmethod
-    def from_bundle(cls, path: str | Path, embed: Callable[[str], np.ndarray] | None = None) -> "TurnPredictor":
+    def from_bundle(cls, path: str | Path, embed: Callable[[str], np.ndarray] | None = None) -> TurnPredictor:
         bundle = read_bundle(path, kind=TURN_BUNDLE_KIND)
         try:
             spec = FeatureSpec.from_dict(bundle.feature_spec)
             model = TurnModel(TurnModelConfig(**bundle.config["model"]))
             model.load_state_dict(bundle.tensors)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise BundleError(f"{path} does not fit this avatarlab's turn predictor ({e})", "re-export the run with this version: python -m avatarlab.export run=RUN_DIR out=DIR") from e
+            raise BundleError(
+                f"{path} does not fit this avatarlab's turn predictor ({e})",
+                "re-export the run with this version: python -m avatarlab.export run=RUN_DIR out=DIR",
+            ) from e
         return cls(model, spec, embed or PrefixEmbedder(quantize=spec.quantize_embedder))
 
     def reset(self, track: FrameTrack | None = None) -> None:
@@ -104,7 +120,9 @@ class TurnPredictor:
     def _catch_up(self) -> None:
         for i in range(len(self._word_feats), len(self.words)):
             self._word_feats.append(word_features(self.track, self.words, self.tokens, i))
-            self._embs.append(np.asarray(self.embed(prefix_text(self.tokens, i + 1, self.spec.window_words)), np.float32))
+            self._embs.append(
+                np.asarray(self.embed(prefix_text(self.tokens, i + 1, self.spec.window_words)), np.float32)
+            )
 
     @torch.inference_mode()
     def end_probabilities(self, steps: np.ndarray, words: np.ndarray) -> np.ndarray:
@@ -122,8 +140,12 @@ class TurnPredictor:
 
     def _continuation(self, refs: np.ndarray, k: int) -> np.ndarray:
         """[R, CONT_DIM] for the words after each reference prefix."""
-        return continuation_vectors(np.stack([self._piece_sums[r] for r in refs]), np.repeat(self._piece_sums[k][None], len(refs), axis=0),
-                                    np.array([self._piece_counts[r] for r in refs]), np.full(len(refs), self._piece_counts[k]))
+        return continuation_vectors(
+            np.stack([self._piece_sums[r] for r in refs]),
+            np.repeat(self._piece_sums[k][None], len(refs), axis=0),
+            np.array([self._piece_counts[r] for r in refs]),
+            np.full(len(refs), self._piece_counts[k]),
+        )
 
     @torch.inference_mode()
     def stable_probability(self, reference: int, words: int) -> float:
@@ -131,11 +153,22 @@ class TurnPredictor:
         self._catch_up()
         r, k = np.array([reference]), np.array([words])
         first_after = self._word_cues[reference][None] if reference < words else np.zeros((1, N_LATE), np.float32)
-        pair = pair_features(r, k, self._embs[reference - 1][None], self._embs[words - 1][None], self._cues[reference][None],
-                             self._cues[words][None], first_after)
-        logit = self.model.stable_logit(torch.from_numpy(self._embs[words - 1][None]), torch.from_numpy(self._embs[reference - 1][None]),
-                                        torch.from_numpy(self._word_feats[words - 1][None]), torch.from_numpy(pair),
-                                        torch.from_numpy(self._continuation(r, words)))
+        pair = pair_features(
+            r,
+            k,
+            self._embs[reference - 1][None],
+            self._embs[words - 1][None],
+            self._cues[reference][None],
+            self._cues[words][None],
+            first_after,
+        )
+        logit = self.model.stable_logit(
+            torch.from_numpy(self._embs[words - 1][None]),
+            torch.from_numpy(self._embs[reference - 1][None]),
+            torch.from_numpy(self._word_feats[words - 1][None]),
+            torch.from_numpy(pair),
+            torch.from_numpy(self._continuation(r, words)),
+        )
         return float(torch.sigmoid(logit).item())
 
     @torch.inference_mode()
@@ -155,12 +188,23 @@ class TurnPredictor:
         emb_cur = np.repeat(self._embs[-1][None], len(r), axis=0)  # [R, 384]
         emb_ref = np.stack([self._embs[i - 1] for i in r])  # [R, 384]
         first_after = np.stack([self._word_cues[i] if i < k else np.zeros(N_LATE, np.float32) for i in r])
-        pair = pair_features(r, np.full(len(r), k), emb_ref, emb_cur, np.stack([self._cues[i] for i in r]),
-                             np.repeat(self._cues[k][None], len(r), axis=0), first_after)
+        pair = pair_features(
+            r,
+            np.full(len(r), k),
+            emb_ref,
+            emb_cur,
+            np.stack([self._cues[i] for i in r]),
+            np.repeat(self._cues[k][None], len(r), axis=0),
+            first_after,
+        )
         word = np.repeat(self._word_feats[-1][None], len(r), axis=0)
         end_logit, stable_logit = self.model(
-            torch.from_numpy(emb_cur), torch.from_numpy(emb_ref), torch.from_numpy(word),
-            torch.from_numpy(np.repeat(tick, len(r), axis=0)), torch.from_numpy(pair), torch.from_numpy(self._continuation(r, k)),
+            torch.from_numpy(emb_cur),
+            torch.from_numpy(emb_ref),
+            torch.from_numpy(word),
+            torch.from_numpy(np.repeat(tick, len(r), axis=0)),
+            torch.from_numpy(pair),
+            torch.from_numpy(self._continuation(r, k)),
         )
         p_end = torch.sigmoid(end_logit).numpy()
         p_stable = torch.sigmoid(stable_logit).numpy()

@@ -49,7 +49,9 @@ def frame_values(audio: np.ndarray, first: int, count: int, spec: ProsodySpec) -
     frames = librosa.util.frame(y, frame_length=win, hop_length=hop)[:, :count]  # [win, count]
     tail = frames[-spec.energy_window :]  # [energy_window, count]: the last 25 ms of each frame
     db = 10.0 * np.log10(np.mean(tail.astype(np.float64) ** 2, axis=0) + 1e-10)
-    f0 = librosa.yin(y, fmin=spec.fmin, fmax=spec.fmax, sr=spec.sample_rate, frame_length=win, hop_length=hop, center=False)[:count]
+    f0 = librosa.yin(
+        y, fmin=spec.fmin, fmax=spec.fmax, sr=spec.sample_rate, frame_length=win, hop_length=hop, center=False
+    )[:count]
     span = spec.periodicity_window
     period = np.clip(np.round(spec.sample_rate / np.maximum(f0, 1.0)).astype(np.int64), 1, win - span)  # [count]
     cols = np.arange(count)
@@ -77,8 +79,15 @@ class FrameTrack:
         self._received = 0
         self.n = 0
         cap = 1024
-        self._data: dict[str, np.ndarray] = {name: np.zeros(cap, np.float32) for name in ("db", "f0", "periodicity", "peak", "floor", "semitone")}
-        self._data.update({name: np.zeros(cap, np.float64) for name in ("speech_cum", "voiced_cum", "semitone_sum", "semitone_count", "db_cum")})
+        self._data: dict[str, np.ndarray] = {
+            name: np.zeros(cap, np.float32) for name in ("db", "f0", "periodicity", "peak", "floor", "semitone")
+        }
+        self._data.update(
+            {
+                name: np.zeros(cap, np.float64)
+                for name in ("speech_cum", "voiced_cum", "semitone_sum", "semitone_count", "db_cum")
+            }
+        )
         self._data["last_speech"] = np.zeros(cap, np.int64)
         self._flags = {name: np.zeros(cap, bool) for name in ("speech", "voiced")}
 
@@ -92,7 +101,7 @@ class FrameTrack:
         raise AttributeError(name)
 
     @classmethod
-    def from_audio(cls, audio: np.ndarray, spec: ProsodySpec | None = None) -> "FrameTrack":
+    def from_audio(cls, audio: np.ndarray, spec: ProsodySpec | None = None) -> FrameTrack:
         track = cls(spec)
         track.push(audio)
         return track
@@ -136,6 +145,7 @@ class FrameTrack:
         speech = whole & (db > np.maximum(floor + spec.floor_margin_db, peak - spec.peak_margin_db))
         voiced = speech & (periodicity > spec.min_periodicity) & (f0 > spec.fmin * 1.05) & (f0 < spec.fmax * 0.95)
         semitone = np.where(voiced, 12.0 * np.log2(np.maximum(f0, 1.0) / 100.0), np.nan)
+
         def last(name: str, empty: float) -> float:
             return self._data[name][self.n - 1] if self.n else empty
 
@@ -144,6 +154,7 @@ class FrameTrack:
         st = np.nan_to_num(semitone, nan=0.0)
         sl = slice(self.n, need)
         self._data["last_speech"][sl] = last_speech
+
         def running(name: str, values: np.ndarray) -> np.ndarray:  # summed in stream order: chunking-proof
             return np.cumsum(np.concatenate([[last(name, 0.0)], values.astype(np.float64)]))[1:]
 
@@ -152,7 +163,14 @@ class FrameTrack:
         self._data["semitone_sum"][sl] = running("semitone_sum", st)
         self._data["semitone_count"][sl] = running("semitone_count", voiced)
         self._data["db_cum"][sl] = running("db_cum", db)
-        for name, arr in (("db", db), ("f0", f0), ("periodicity", periodicity), ("peak", peak), ("floor", floor), ("semitone", semitone)):
+        for name, arr in (
+            ("db", db),
+            ("f0", f0),
+            ("periodicity", periodicity),
+            ("peak", peak),
+            ("floor", floor),
+            ("semitone", semitone),
+        ):
             self._data[name][sl] = arr
         self._flags["speech"][sl] = speech
         self._flags["voiced"][sl] = voiced

@@ -21,8 +21,8 @@ class Outcome:
     policy: str
     commit_t: float | None = None
     commit_words: int = 0
-    draft: int | None = None       # the live draft's prefix length at commit
-    draft_t: float | None = None   # when that draft was started
+    draft: int | None = None  # the live draft's prefix length at commit
+    draft_t: float | None = None  # when that draft was started
     reuse: bool = False
     drafts: int = 0
     discards: int = 0
@@ -76,11 +76,25 @@ class _Recorder:
                 out.draft_t = self.draft_started[policy.name] if decision.draft is not None else None
 
     def trace(self) -> Trace:
-        return Trace(self.turn, np.array(self.ts), np.array(self.p_end), np.array(self.silence), np.array(self.words), self.outcomes)
+        return Trace(
+            self.turn,
+            np.array(self.ts),
+            np.array(self.p_end),
+            np.array(self.silence),
+            np.array(self.words),
+            self.outcomes,
+        )
 
 
-def replay(turn: Turn, audio: np.ndarray, predictor: TurnPredictor, policies: list[Policy], tail_s: float = 1.5,
-           word_delay_s: float = 0.0, streaming: bool = True) -> Trace:
+def replay(
+    turn: Turn,
+    audio: np.ndarray,
+    predictor: TurnPredictor,
+    policies: list[Policy],
+    tail_s: float = 1.5,
+    word_delay_s: float = 0.0,
+    streaming: bool = True,
+) -> Trace:
     """Run one turn; `audio` starts at the turn's time 0 (16 kHz mono).
 
     streaming=True pushes audio and words tick by tick through TurnPredictor.update, exactly as live.
@@ -125,6 +139,10 @@ def replay(turn: Turn, audio: np.ndarray, predictor: TurnPredictor, policies: li
             r = min(max(1, policy.draft), k) if policy.draft is not None else k
             if (r, k) not in stable:
                 stable[(r, k)] = predictor.stable_probability(r, k)
-            preds.append(Prediction(step / FRAME_RATE, k, float(p_end[i]), stable[(r, k)], r, float(tick[i, 2]), float(tick[i, 0])))
+            preds.append(
+                Prediction(
+                    step / FRAME_RATE, k, float(p_end[i]), stable[(r, k)], r, float(tick[i, 2]), float(tick[i, 0])
+                )
+            )
         rec.tick(preds)
     return rec.trace()

@@ -26,8 +26,9 @@ COLUMNS = (
 )
 
 
-def summarize(traces: list[Trace], policy: str, llm_first_words_s: float, end_score: str = "p_end",
-              end_threshold: float = 0.5) -> dict[str, Any]:
+def summarize(
+    traces: list[Trace], policy: str, llm_first_words_s: float, end_score: str = "p_end", end_threshold: float = 0.5
+) -> dict[str, Any]:
     """Figures for one policy. end_score: "p_end" (the predictor) or "silence" (seconds / end_threshold)."""
     scores, labels = [], []
     cut_ins, latencies, ready = [], [], []
@@ -105,7 +106,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         cells = []
         for key, _, fmt in COLUMNS:
             value = row.get(key)
-            cells.append("n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value))
+            cells.append(
+                "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value)
+            )
         lines.append(f"| {row['policy']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -70,23 +70,23 @@ class TurnTables:
     """Feature arrays of one corpus file. Prefix rows: prefix_offset[t] + k - 1 for k = 1..n_words[t];
     cue rows: cue_offset[t] + k for k = 0..n_words[t]."""
 
-    turn_ids: np.ndarray       # [n_turns] str
-    n_words: np.ndarray        # [n_turns]
+    turn_ids: np.ndarray  # [n_turns] str
+    n_words: np.ndarray  # [n_turns]
     prefix_offset: np.ndarray  # [n_turns]
-    cue_offset: np.ndarray     # [n_turns]
-    step_turn: np.ndarray      # [N] turn index of each tick
-    step: np.ndarray           # [N] tick (t = step / 100 s)
-    step_k: np.ndarray         # [N] words known at the tick (>= 1)
-    tick: np.ndarray           # [N, TICK_DIM]
-    y_end: np.ndarray          # [N] 1 once the last word is known
-    word: np.ndarray           # [M, WORD_DIM]
-    emb_row: np.ndarray        # [M] row in `embeddings`
-    stable: np.ndarray         # [M] int8 (1, 0, -1 unknown)
-    word_cues: np.ndarray      # [M, N_LATE] late cues of word k-1 (the prefix's last word)
-    cues: np.ndarray           # [M + n_turns, N_LATE] cumulative late cues
-    pieces: np.ndarray         # [M + n_turns, CONT_DIM] cumulative static word-piece vectors
-    piece_count: np.ndarray    # [M + n_turns] cumulative word-piece counts
-    embeddings: np.ndarray     # [U, 384]
+    cue_offset: np.ndarray  # [n_turns]
+    step_turn: np.ndarray  # [N] turn index of each tick
+    step: np.ndarray  # [N] tick (t = step / 100 s)
+    step_k: np.ndarray  # [N] words known at the tick (>= 1)
+    tick: np.ndarray  # [N, TICK_DIM]
+    y_end: np.ndarray  # [N] 1 once the last word is known
+    word: np.ndarray  # [M, WORD_DIM]
+    emb_row: np.ndarray  # [M] row in `embeddings`
+    stable: np.ndarray  # [M] int8 (1, 0, -1 unknown)
+    word_cues: np.ndarray  # [M, N_LATE] late cues of word k-1 (the prefix's last word)
+    cues: np.ndarray  # [M + n_turns, N_LATE] cumulative late cues
+    pieces: np.ndarray  # [M + n_turns, CONT_DIM] cumulative static word-piece vectors
+    piece_count: np.ndarray  # [M + n_turns] cumulative word-piece counts
+    embeddings: np.ndarray  # [U, 384]
 
     def save(self, path: Path, key: str) -> None:
         with atomic_path(path) as tmp:
@@ -94,7 +94,7 @@ class TurnTables:
                 np.savez(f, key=np.array(key), **{k: v for k, v in self.__dict__.items()})
 
     @classmethod
-    def load(cls, path: Path, key: str) -> "TurnTables | None":
+    def load(cls, path: Path, key: str) -> TurnTables | None:
         if not path.is_file():
             return None
         data = np.load(path, allow_pickle=False)
@@ -114,7 +114,9 @@ class TurnTables:
         # the first word after the reference prefix is word `ref` (0-based), i.e. prefix row p0 + ref
         first_after = np.where((ref < k)[:, None], self.word_cues[np.minimum(p0 + ref, p0 + k - 1)], 0.0)
         pair = pair_features(ref, k, emb_ref, emb_cur, self.cues[c0 + ref], self.cues[c0 + k], first_after)
-        cont = continuation_vectors(self.pieces[c0 + ref], self.pieces[c0 + k], self.piece_count[c0 + ref], self.piece_count[c0 + k])
+        cont = continuation_vectors(
+            self.pieces[c0 + ref], self.pieces[c0 + k], self.piece_count[c0 + ref], self.piece_count[c0 + k]
+        )
         return {
             "cur_emb": emb_cur,
             "ref_emb": emb_ref,
@@ -131,17 +133,34 @@ def _feature_code() -> str:
     """sha256 of the modules that compute features: a code change invalidates cached tables."""
     from avatarlab.turn import embed, features, lexical, prosody
 
-    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (embed, features, lexical, prosody))).hexdigest()
+    return hashlib.sha256(
+        b"".join(Path(m.__file__).read_bytes() for m in (embed, features, lexical, prosody))
+    ).hexdigest()
 
 
 def tables_key(corpus_file: Path, spec: FeatureSpec, tail_s: float, word_delay_s: float) -> str:
-    blob = json.dumps({"corpus": sha256_file(corpus_file), "spec": spec.to_dict(), "tail_s": tail_s, "delay": word_delay_s,
-                       "code": _feature_code(), "v": TABLES_VERSION}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "corpus": sha256_file(corpus_file),
+            "spec": spec.to_dict(),
+            "tail_s": tail_s,
+            "delay": word_delay_s,
+            "code": _feature_code(),
+            "v": TABLES_VERSION,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def build_tables(corpus_file: str | Path, spec: FeatureSpec, embeddings: EmbeddingCache, tail_s: float = 1.5,
-                 word_delay_s: float = 0.0, cache_dir: str | Path | None = None) -> TurnTables:
+def build_tables(
+    corpus_file: str | Path,
+    spec: FeatureSpec,
+    embeddings: EmbeddingCache,
+    tail_s: float = 1.5,
+    word_delay_s: float = 0.0,
+    cache_dir: str | Path | None = None,
+) -> TurnTables:
     """Replay a corpus file into TurnTables (loaded from `cache_dir` when built before)."""
     corpus_file = Path(corpus_file)
     key = tables_key(corpus_file, spec, tail_s, word_delay_s)
@@ -152,8 +171,22 @@ def build_tables(corpus_file: str | Path, spec: FeatureSpec, embeddings: Embeddi
     turns = read_corpus(corpus_file, check_audio=True)
     log.info("building feature tables for %d turns of %s", len(turns), corpus_file)
     texts: list[str] = []
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in ("step_turn", "step", "step_k", "tick", "y_end", "word", "stable", "word_cues", "cues",
-                                                                "pieces", "piece_count")}
+    parts: dict[str, list[np.ndarray]] = {
+        name: []
+        for name in (
+            "step_turn",
+            "step",
+            "step_k",
+            "tick",
+            "y_end",
+            "word",
+            "stable",
+            "word_cues",
+            "cues",
+            "pieces",
+            "piece_count",
+        )
+    }
     pieces = WordPieceVectors()
     n_words, prefix_offset, cue_offset = [], [], []
     m = 0
@@ -175,7 +208,10 @@ def build_tables(corpus_file: str | Path, spec: FeatureSpec, embeddings: Embeddi
         parts["piece_count"].append(piece_counts)
         texts.extend(prefix_text(tokens, k, spec.window_words) for k in range(1, n + 1))
         arrivals = np.array([arrival_step(w.end, word_delay_s) for w in turn.words])
-        first, last = int(arrivals[0]), min(int(arrival_step(turn.end, word_delay_s) + round(tail_s * FRAME_RATE)), track.n)
+        first, last = (
+            int(arrivals[0]),
+            min(int(arrival_step(turn.end, word_delay_s) + round(tail_s * FRAME_RATE)), track.n),
+        )
         steps = np.arange(first, last + 1)
         k = np.searchsorted(arrivals, steps, side="right")  # words known at each tick
         ends = np.array([w.end for w in turn.words])
@@ -207,7 +243,11 @@ def build_tables(corpus_file: str | Path, spec: FeatureSpec, embeddings: Embeddi
 def make_embedding_cache(corpus_dir: Path, spec: FeatureSpec, embedder: PrefixEmbedder | None = None) -> EmbeddingCache:
     """The prefix-embedding cache of a corpus folder (created lazily; the embedder loads on first miss)."""
     emb_spec = {"name": "all-MiniLM-L6-v2", "quantize": spec.quantize_embedder}
-    return EmbeddingCache(_LazyEmbedder(spec.quantize_embedder) if embedder is None else embedder, corpus_dir / "cache" / "prefix-embeddings.npz", emb_spec)
+    return EmbeddingCache(
+        _LazyEmbedder(spec.quantize_embedder) if embedder is None else embedder,
+        corpus_dir / "cache" / "prefix-embeddings.npz",
+        emb_spec,
+    )
 
 
 class _LazyEmbedder:
@@ -221,5 +261,3 @@ class _LazyEmbedder:
         if self._embedder is None:
             self._embedder = PrefixEmbedder(quantize=self.quantize)
         return self._embedder(text)
-
-

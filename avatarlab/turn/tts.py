@@ -90,7 +90,9 @@ class EspeakSynthesizer:
             ) from e
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
         if rate <= 0:
-            raise UserInputError("espeak-ng failed to initialise", "check that espeak-ng-data is installed with espeak-ng")
+            raise UserInputError(
+                "espeak-ng failed to initialise", "check that espeak-ng-data is installed with espeak-ng"
+            )
         return lib, int(rate)
 
     @property
@@ -121,8 +123,15 @@ class EspeakSynthesizer:
             self._audio, self._events = [], []
             lib.espeak_SetSynthCallback(self._callback)
             if lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
-                raise UserInputError(f"espeak-ng has no voice {voice.name!r}", "list voices with `espeak-ng --voices=en`")
-            for param, value in ((_PARAM_RATE, voice.rate), (_PARAM_PITCH, voice.pitch), (_PARAM_RANGE, voice.range), (_PARAM_VOLUME, 100)):
+                raise UserInputError(
+                    f"espeak-ng has no voice {voice.name!r}", "list voices with `espeak-ng --voices=en`"
+                )
+            for param, value in (
+                (_PARAM_RATE, voice.rate),
+                (_PARAM_PITCH, voice.pitch),
+                (_PARAM_RANGE, voice.range),
+                (_PARAM_VOLUME, 100),
+            ):
                 lib.espeak_SetParameter(param, int(value), 0)
             data = text.encode("utf-8")
             if len(data) != len(text):
@@ -158,7 +167,9 @@ def _token_starts(events: list[tuple[int, int]], offsets: np.ndarray, n_tokens: 
     return np.maximum.accumulate(starts)
 
 
-def _token_spans(audio: np.ndarray, starts: np.ndarray, rate: int, hop_s: float = 0.005, floor_db: float = -45.0) -> list[tuple[float, float]]:
+def _token_spans(
+    audio: np.ndarray, starts: np.ndarray, rate: int, hop_s: float = 0.005, floor_db: float = -45.0
+) -> list[tuple[float, float]]:
     """(start, end) seconds per token: the end is the last loud frame before the next token starts."""
     hop = max(1, int(rate * hop_s))
     n_frames = len(audio) // hop

@@ -20,7 +20,16 @@ def test_audio2kp_shapes_and_losses() -> None:
     kp, blink = model(torch.randn(5, 20, 8))
     assert kp.shape == (5, 6, 3) and blink.shape == (5,)
     truth = torch.randn(2, 4, 6, 3)
-    losses = audio2kp_losses(truth + 0.1, torch.zeros(2, 4), truth, torch.zeros(2, 4), torch.zeros(6, 3), torch.ones(()), [0, 1, 2, 3], {"mouth": 2.0})
+    losses = audio2kp_losses(
+        truth + 0.1,
+        torch.zeros(2, 4),
+        truth,
+        torch.zeros(2, 4),
+        torch.zeros(6, 3),
+        torch.ones(()),
+        [0, 1, 2, 3],
+        {"mouth": 2.0},
+    )
     assert set(losses) == {"position", "blink", "velocity", "mouth", "total"}
     assert float(losses["velocity"]) < 1e-10 and float(losses["position"]) > 0
     assert torch.isfinite(losses["total"])

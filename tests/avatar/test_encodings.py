@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from avatarlab.avatar.encodings import GridLayout, HashGrid, TriPlane, hash_grid, make_encoding, per_level_scale, resolve_backend, tcnn_available
+from avatarlab.avatar.encodings import (
+    GridLayout,
+    HashGrid,
+    TriPlane,
+    hash_grid,
+    make_encoding,
+    per_level_scale,
+    resolve_backend,
+    tcnn_available,
+)
 from avatarlab.avatar.encodings.reference import reference_encode
 
 # small layouts with both dense (coarse) and hashed (fine) levels
@@ -36,11 +45,15 @@ def test_values_and_gradients_match_reference(layout: GridLayout) -> None:
     grid = HashGrid(layout, seed=0).double()
     with torch.no_grad():
         grid.params.uniform_(-1, 1)
-    x = torch.rand(40, layout.dims, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    x = torch.rand(40, layout.dims, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_(
+        True
+    )
     y = grid(x)
     upstream = torch.randn_like(y)
     y.backward(upstream)
-    values, grad_params, grad_points = reference_encode(layout, grid.params.detach().numpy(), x.detach().numpy(), upstream.numpy())
+    values, grad_params, grad_points = reference_encode(
+        layout, grid.params.detach().numpy(), x.detach().numpy(), upstream.numpy()
+    )
     np.testing.assert_allclose(y.detach().numpy(), values, atol=1e-12)
     np.testing.assert_allclose(grid.params.grad.numpy(), grad_params, atol=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), grad_points, rtol=1e-9, atol=1e-9)
@@ -73,7 +86,16 @@ def test_state_dict_is_tcnn_shaped() -> None:
 
 
 def test_triplane_concatenates_three_planes() -> None:
-    tri = make_encoding("triplane", num_levels=4, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=64, backend="torch", seed=0)
+    tri = make_encoding(
+        "triplane",
+        num_levels=4,
+        features_per_level=2,
+        log2_hashmap_size=10,
+        base_resolution=4,
+        max_resolution=64,
+        backend="torch",
+        seed=0,
+    )
     assert isinstance(tri, TriPlane)
     x = torch.rand(10, 3)
     out = tri(x)
@@ -95,7 +117,10 @@ def test_backend_selection() -> None:
 def test_tcnn_parity() -> None:  # pragma: no cover - runs on CUDA machines only
     from avatarlab.avatar.encodings import TcnnHashGrid
 
-    for layout in (GridLayout(3, 8, 2, 14, 16, per_level_scale(16, 512, 8)), GridLayout(2, 8, 2, 12, 16, per_level_scale(16, 512, 8))):
+    for layout in (
+        GridLayout(3, 8, 2, 14, 16, per_level_scale(16, 512, 8)),
+        GridLayout(2, 8, 2, 12, 16, per_level_scale(16, 512, 8)),
+    ):
         ours = HashGrid(layout, seed=0)
         theirs = TcnnHashGrid(layout).cuda()
         theirs.load_state_dict(ours.state_dict())

@@ -21,11 +21,19 @@ def prepared_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from avatarlab.data.synthetic import SyntheticParams, generate
 
     clip = generate(tmp_path_factory.mktemp("synthetic") / "clip", SyntheticParams(seed=5, seconds=3.0))
-    return prepare_subject(clip / "video.mp4", tmp_path_factory.mktemp("prepared") / "clip", "clip", PrepareParams(size=64))
+    return prepare_subject(
+        clip / "video.mp4", tmp_path_factory.mktemp("prepared") / "clip", "clip", PrepareParams(size=64)
+    )
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, env={**__import__("os").environ, "WANDB_MODE": "offline"})
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**__import__("os").environ, "WANDB_MODE": "offline"},
+    )
 
 
 @pytest.mark.slow
@@ -36,7 +44,19 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
     result = _run("-m", "avatarlab.evaluate", f"run={run}", "max_frames=6")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    for key in ("psnr", "ssim", "psnr_audio", "lmd", "lip_sync_real", "lip_sync_audio", "lip_sync_ratio", "lip_sync_dark_real", "lip_sync_dark_audio", "lip_sync_dark_ratio", "render_fps"):
+    for key in (
+        "psnr",
+        "ssim",
+        "psnr_audio",
+        "lmd",
+        "lip_sync_real",
+        "lip_sync_audio",
+        "lip_sync_ratio",
+        "lip_sync_dark_real",
+        "lip_sync_dark_audio",
+        "lip_sync_dark_ratio",
+        "render_fps",
+    ):
         assert key in metrics
     assert metrics["psnr"] > 5 and metrics["render_fps"] > 0
     assert (run / "eval" / "side_by_side.mp4").stat().st_size > 0
@@ -51,11 +71,17 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
     out = tmp_path / "speech.mp4"
     result = _run("-m", "avatarlab.render", f"bundle={bundle}", f"audio={audio}", f"out={out}", "max_seconds=1.5")
     assert result.returncode == 0, result.stderr[-2000:]
-    streams = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", str(out)], capture_output=True, text=True).stdout.split()
+    streams = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", str(out)],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     assert sorted(streams) == ["audio", "video"]
 
     driven = tmp_path / "driven.mp4"
-    result = _run("-m", "avatarlab.render", f"bundle={bundle}", f"keypoints={prepared_tiny}", f"out={driven}", "max_seconds=1")
+    result = _run(
+        "-m", "avatarlab.render", f"bundle={bundle}", f"keypoints={prepared_tiny}", f"out={driven}", "max_seconds=1"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert driven.stat().st_size > 0
 
@@ -63,7 +89,9 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
 def test_render_cli_errors(tmp_path: Path) -> None:
     result = _run("-m", "avatarlab.render", f"bundle={tmp_path}", f"out={tmp_path / 'x.mp4'}")
     assert result.returncode == 2 and "exactly one driving signal" in result.stderr
-    result = _run("-m", "avatarlab.render", f"bundle={tmp_path / 'none'}", "audio=/nonexistent.wav", f"out={tmp_path / 'x.mp4'}")
+    result = _run(
+        "-m", "avatarlab.render", f"bundle={tmp_path / 'none'}", "audio=/nonexistent.wav", f"out={tmp_path / 'x.mp4'}"
+    )
     assert result.returncode == 2 and "error:" in result.stderr
     result = _run("-m", "avatarlab.evaluate", f"run={tmp_path}")
     assert result.returncode == 2 and "not a training run" in result.stderr

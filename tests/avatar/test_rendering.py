@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from avatarlab.avatar.datamodule import AvatarDataModule
-from avatarlab.avatar.fields import HeadField, TorsoField
 from avatarlab.avatar.encodings import make_encoding
+from avatarlab.avatar.fields import HeadField, TorsoField
 from avatarlab.avatar.model import AvatarModel
 from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
 from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box
@@ -24,7 +24,16 @@ def model(tiny_subject: Path) -> AvatarModel:
     dm = AvatarDataModule(str(tiny_subject))
     dm.setup()
     info = dm.subject_info()
-    m = AvatarModel(info["spec"], len(info["poses"]), encoding=GRID, torso_encoding=GRID, backend="torch", occupancy_resolution=16, candidates=32, render_samples=8)
+    m = AvatarModel(
+        info["spec"],
+        len(info["poses"]),
+        encoding=GRID,
+        torso_encoding=GRID,
+        backend="torch",
+        occupancy_resolution=16,
+        candidates=32,
+        render_samples=8,
+    )
     m.set_subject(info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"])
     return m.eval()
 
@@ -48,7 +57,9 @@ def test_volume_render_and_composite() -> None:
     rgb = torch.rand(3, 5, 3)
     colour, opacity, _ = volume_render(sigma, rgb, torch.full((3, 5), 0.1), torch.rand(3, 5))
     assert torch.all(colour == 0) and torch.all(opacity == 0)
-    solid, alpha, _ = volume_render(torch.full((1, 4), 1e4), torch.ones(1, 4, 3) * 0.5, torch.full((1, 4), 0.1), torch.rand(1, 4))
+    solid, alpha, _ = volume_render(
+        torch.full((1, 4), 1e4), torch.ones(1, 4, 3) * 0.5, torch.full((1, 4), 0.1), torch.rand(1, 4)
+    )
     assert float(alpha[0]) == pytest.approx(1.0) and torch.allclose(solid, torch.full((1, 3), 0.5))
     background = torch.rand(3, 3)
     assert torch.equal(composite(colour, opacity, torch.rand(3, 3), torch.zeros(3), background), background)
@@ -62,13 +73,19 @@ def test_occupancy_grid_and_sampler() -> None:
     origins = torch.tensor([[0.5, 0.5, -1.0]]).repeat(R, 1) + torch.randn(R, 3) * torch.tensor([0.05, 0.05, 0.0])
     directions = torch.tensor([[0.0, 0.0, 1.0]]).repeat(R, 1)
     near, far, hit = intersect_box(origins, directions, torch.zeros(3), torch.ones(3))
-    points, step, valid, depth = sample_along_rays(near, far, hit, torch.zeros(3), torch.ones(3), origins, directions, grid, 64, 8, jitter=True)
+    points, step, valid, depth = sample_along_rays(
+        near, far, hit, torch.zeros(3), torch.ones(3), origins, directions, grid, 64, 8, jitter=True
+    )
     assert points.shape == (R, 8, 3) and valid.any()
     assert bool(grid.lookup(points[valid]).all())  # every kept sample is in an occupied cell
     assert torch.all(step[~valid] == 0)
     warm = OccupancyGrid(resolution=8)
-    points, step, valid, depth = sample_along_rays(near, far, hit, torch.zeros(3), torch.ones(3), origins, directions, warm, 64, 8, jitter=False)
-    assert bool(valid.all()) and torch.all(depth >= near[:, None]) and torch.all(depth <= far[:, None])  # warm-up: stratified over the box
+    points, step, valid, depth = sample_along_rays(
+        near, far, hit, torch.zeros(3), torch.ones(3), origins, directions, warm, 64, 8, jitter=False
+    )
+    assert (
+        bool(valid.all()) and torch.all(depth >= near[:, None]) and torch.all(depth <= far[:, None])
+    )  # warm-up: stratified over the box
 
 
 def test_field_shapes() -> None:
@@ -102,7 +119,9 @@ def test_empty_space_renders_the_background(model: AvatarModel) -> None:
     pose = model.pose_track[:1]
     cond = model.frame_condition(pose, model.crop_track[:1])
     code = model.code(normalised_keypoints=torch.zeros(1, model.spec.num_keypoints, 3))
-    uv = torch.tensor([[[0.5, 0.5], [size / 2 + 0.5, size / 2 + 0.5]]])  # a corner (misses the box) and the centre (crosses it)
+    uv = torch.tensor(
+        [[[0.5, 0.5], [size / 2 + 0.5, size / 2 + 0.5]]]
+    )  # a corner (misses the box) and the centre (crosses it)
     out = model.render_rays(pose, cond, code, uv)
     expected = torch.stack([model.background[0, 0], model.background[size // 2, size // 2]])
     torch.testing.assert_close(out["rgb"][0], expected, atol=1e-6, rtol=0)

@@ -11,7 +11,15 @@ from avatarlab.training import train
 
 
 def test_every_stage_and_ablation_has_a_config() -> None:
-    for name in ("avatar_quickstart", "avatar_full", "avatar_stage_field", "avatar_stage_audio2kp", "avatar_stage_joint", "avatar_ablation_audio", "avatar_ablation_triplane"):
+    for name in (
+        "avatar_quickstart",
+        "avatar_full",
+        "avatar_stage_field",
+        "avatar_stage_audio2kp",
+        "avatar_stage_joint",
+        "avatar_ablation_audio",
+        "avatar_ablation_triplane",
+    ):
         assert name in AVATAR_EXPERIMENTS
 
 
@@ -32,9 +40,13 @@ def test_experiment_trains_a_few_steps(experiment: str, tiny_subject: Path, tmp_
 def test_stages_chain_through_checkpoints(tiny_subject: Path, tmp_path: Path) -> None:
     train(tiny_train_config("avatar_stage_field", tiny_subject, tmp_path / "field"))
     field_ckpt = tmp_path / "field" / "checkpoints" / "final.ckpt"
-    train(tiny_train_config("avatar_stage_audio2kp", tiny_subject, tmp_path / "a2kp", [f"model.init_from={field_ckpt}"]))
+    train(
+        tiny_train_config("avatar_stage_audio2kp", tiny_subject, tmp_path / "a2kp", [f"model.init_from={field_ckpt}"])
+    )
     both = tmp_path / "a2kp" / "checkpoints" / "final.ckpt"
-    metrics = train(tiny_train_config("avatar_stage_joint", tiny_subject, tmp_path / "joint", [f"model.init_from={both}"]))
+    metrics = train(
+        tiny_train_config("avatar_stage_joint", tiny_subject, tmp_path / "joint", [f"model.init_from={both}"])
+    )
     assert "train/psnr" in metrics
 
 

@@ -16,4 +16,6 @@ def synthetic_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_clip(synthetic_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return prepare_subject(synthetic_clip / "video.mp4", tmp_path_factory.mktemp("prepared") / "clip", "clip", PrepareParams(size=128))
+    return prepare_subject(
+        synthetic_clip / "video.mp4", tmp_path_factory.mktemp("prepared") / "clip", "clip", PrepareParams(size=128)
+    )

@@ -82,7 +82,15 @@ def test_other_parameters_need_force(prepared_clip: Path, synthetic_clip: Path) 
 @pytest.mark.slow
 def test_interrupted_run_resumes(synthetic_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "resumed"
-    cmd = [sys.executable, "-m", "avatarlab.data.prepare", f"input={synthetic_clip / 'video.mp4'}", "name=resumed", f"out_dir={out}", "size=128"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "avatarlab.data.prepare",
+        f"input={synthetic_clip / 'video.mp4'}",
+        "name=resumed",
+        f"out_dir={out}",
+        "size=128",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not (out / ".stages" / "landmarks.json").exists():
@@ -106,7 +114,22 @@ def test_interrupted_run_resumes(synthetic_clip: Path, tmp_path: Path) -> None:
 def _write_video(path: Path, frames: list[np.ndarray], audio: bool = True, seconds: float | None = None) -> Path:
     """Encode frames (RGB) with ffmpeg; a 220 Hz tone as audio when asked."""
     height, width = frames[0].shape[:2]
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", "25", "-i", "-"]
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        "25",
+        "-i",
+        "-",
+    ]
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency=220:duration={len(frames) / 25}", "-shortest"]
     cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)]
@@ -144,7 +167,9 @@ def test_video_without_audio_needs_flag(tmp_path: Path) -> None:
 
 def test_no_face(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    video = _write_video(tmp_path / "noface.mp4", [rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(60)])
+    video = _write_video(
+        tmp_path / "noface.mp4", [rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(60)]
+    )
     with pytest.raises(UserInputError, match="face was found in only"):
         prepare_subject(video, tmp_path / "out", "x")
     assert not (tmp_path / "out" / "manifest.json").exists()
@@ -176,12 +201,23 @@ def test_unwritable_output(tmp_path: Path, synthetic_clip: Path) -> None:
 def test_command_line_reports_bad_input(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "avatarlab.data.prepare", f"input={tmp_path / 'missing.mp4'}", "name=x", f"out_dir={out}"],
-        cwd=REPO_ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "avatarlab.data.prepare",
+            f"input={tmp_path / 'missing.mp4'}",
+            "name=x",
+            f"out_dir={out}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "error:" in result.stderr and "fix:" in result.stderr and "Traceback" not in result.stderr
-    missing_name = subprocess.run([sys.executable, "-m", "avatarlab.data.prepare", "input=x.mp4"], cwd=REPO_ROOT, capture_output=True, text=True)
+    missing_name = subprocess.run(
+        [sys.executable, "-m", "avatarlab.data.prepare", "input=x.mp4"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert missing_name.returncode != 0 and "name" in missing_name.stderr
     assert not (out / "manifest.json").exists()
 

@@ -40,7 +40,12 @@ def test_clip_shape_and_ground_truth(synthetic_clip: Path) -> None:
 def test_mouth_follows_audio_energy(synthetic_clip: Path) -> None:
     truth = np.load(synthetic_clip / "ground_truth.npz")
     audio, rate = sf.read(synthetic_clip / "audio.wav", dtype="float32")
-    energy = np.array([np.sqrt(np.mean(audio[int(t * rate / 25) : int((t + 1) * rate / 25)] ** 2)) for t in range(len(truth["mouth_open"]))])
+    energy = np.array(
+        [
+            np.sqrt(np.mean(audio[int(t * rate / 25) : int((t + 1) * rate / 25)] ** 2))
+            for t in range(len(truth["mouth_open"]))
+        ]
+    )
     assert np.corrcoef(energy, truth["mouth_open"])[0, 1] > 0.7
     silence = np.zeros(rate)
     assert mouth_track(silence, rate, 25.0, 25).max() == 0.0

@@ -52,7 +52,10 @@ def test_export_load_render_is_bit_identical(trained_run: Path, bundle: Path) ->
 
 
 def test_loading_needs_no_lightning(bundle: Path) -> None:
-    code = f"import sys; from avatarlab.export.avatar import load_avatar_bundle; load_avatar_bundle({str(bundle)!r}); assert 'lightning' not in sys.modules, 'lightning imported'"
+    code = (
+        "import sys; from avatarlab.export.avatar import load_avatar_bundle;"
+        f" load_avatar_bundle({str(bundle)!r}); assert 'lightning' not in sys.modules, 'lightning imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
@@ -96,10 +99,20 @@ def test_reshaped_tensor_in_manifest_is_rejected(bundle: Path) -> None:
 
 
 def test_cli_errors_exit_nonzero(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "avatarlab.export", f"run={tmp_path / 'nope'}", f"out={tmp_path / 'b'}"], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.export", f"run={tmp_path / 'nope'}", f"out={tmp_path / 'b'}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert result.returncode == 2 and "no run directory" in result.stderr
     run = tmp_path / "turn_run"
     run.mkdir()
     (run / "config.yaml").write_text("model:\n  _target_: avatarlab.nosuchkind.Module\n")
-    result = subprocess.run([sys.executable, "-m", "avatarlab.export", f"run={run}", f"out={tmp_path / 'b'}"], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.export", f"run={run}", f"out={tmp_path / 'b'}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert result.returncode == 2 and "no exporter for 'nosuchkind'" in result.stderr

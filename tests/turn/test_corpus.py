@@ -94,7 +94,9 @@ def test_pivot_and_addition_annotations() -> None:
     scripts = [compose(family, rng, ScriptOptions(p_pivot=1.0, p_addition=0.0, p_second_ending=0.0)) for _ in range(5)]
     for s in scripts:
         assert s.pivot_word is not None and s.complete_at == len(s.tokens) and s.ending.startswith("pivot:")
-    plain = compose(family, rng, ScriptOptions(p_pivot=0.0, p_addition=1.0, p_second_ending=0.0, p_opener=0.0, p_hold=0.0))
+    plain = compose(
+        family, rng, ScriptOptions(p_pivot=0.0, p_addition=1.0, p_second_ending=0.0, p_opener=0.0, p_hold=0.0)
+    )
     assert plain.pivot_word is None and plain.complete_at < len(plain.tokens)
 
 
@@ -108,7 +110,12 @@ def test_rebuilding_with_other_parameters_needs_force(tmp_path: Path) -> None:
 def test_command_line_reports_bad_input(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "notes.txt").write_text("mine")
-    result = subprocess.run([sys.executable, "-m", "avatarlab.turn.corpus", f"out={tmp_path / 'x'}", "n_turns=10"],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.turn.corpus", f"out={tmp_path / 'x'}", "n_turns=10"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "is not a turn corpus" in result.stderr and "fix:" in result.stderr

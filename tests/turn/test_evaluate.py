@@ -49,19 +49,62 @@ def test_evaluate_reports_policy_and_baselines(tiny_bundle: Path, tiny_corpus: P
         assert (tmp_path / "eval" / name).is_file()
     table = (tmp_path / "eval" / "table.md").read_text()
     assert "false cut-in" in table and "wrong draft" in table
-    assert json.loads((tmp_path / "eval" / "results.json").read_text())["turns"] == len(read_corpus(tiny_corpus / "test.jsonl"))
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["turns"] == len(
+        read_corpus(tiny_corpus / "test.jsonl")
+    )
 
 
 def test_evaluate_command_line(tiny_bundle: Path, tiny_corpus: Path, tmp_path: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "avatarlab.turn.evaluate", f"bundle={tiny_bundle}", f"corpus={tiny_corpus / 'test.jsonl'}",
-                         f"out={tmp_path / 'cli'}", "limit=5", "policy.commit_threshold=0.8"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "avatarlab.turn.evaluate",
+            f"bundle={tiny_bundle}",
+            f"corpus={tiny_corpus / 'test.jsonl'}",
+            f"out={tmp_path / 'cli'}",
+            "limit=5",
+            "policy.commit_threshold=0.8",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stderr
-    assert "| predictor |" in ok.stdout and json.loads((tmp_path / "cli" / "results.json").read_text())["policy"]["commit_threshold"] == 0.8
-    bad = subprocess.run([sys.executable, "-m", "avatarlab.turn.evaluate", f"bundle={tiny_bundle}", f"corpus={tmp_path / 'none.jsonl'}",
-                          f"out={tmp_path / 'x'}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert (
+        "| predictor |" in ok.stdout
+        and json.loads((tmp_path / "cli" / "results.json").read_text())["policy"]["commit_threshold"] == 0.8
+    )
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "avatarlab.turn.evaluate",
+            f"bundle={tiny_bundle}",
+            f"corpus={tmp_path / 'none.jsonl'}",
+            f"out={tmp_path / 'x'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "fix:" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "avatarlab.turn.evaluate", f"bundle={tmp_path}", f"corpus={tiny_corpus / 'test.jsonl'}",
-                          f"out={tmp_path / 'x'}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "avatarlab.turn.evaluate",
+            f"bundle={tmp_path}",
+            f"corpus={tiny_corpus / 'test.jsonl'}",
+            f"out={tmp_path / 'x'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "manifest.json" in bad.stderr
 
 

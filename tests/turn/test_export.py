@@ -37,7 +37,9 @@ def test_bundle_model_equals_the_trained_module(tiny_run: Path, tiny_bundle: Pat
     batch = dm.val_dataloader().dataset[0]
     with torch.no_grad():
         a = module(batch)
-        b = predictor.model(batch["cur_emb"], batch["ref_emb"], batch["word"], batch["tick"], batch["pair"], batch["cont"])
+        b = predictor.model(
+            batch["cur_emb"], batch["ref_emb"], batch["word"], batch["tick"], batch["pair"], batch["cont"]
+        )
     for x, y in zip(a, b):
         torch.testing.assert_close(x, y)
 
@@ -70,7 +72,12 @@ def test_export_errors_and_generic_command(tiny_run: Path, tmp_path: Path) -> No
     with pytest.raises(UserInputError, match="no checkpoints"):
         export_run(tmp_path / "empty", tmp_path / "b")
     out = tmp_path / "via_generic"
-    result = subprocess.run([sys.executable, "-m", "avatarlab.export", f"run={tiny_run}", f"out={out}"], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.export", f"run={tiny_run}", f"out={out}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert read_bundle(out, kind="turn").kind == "turn"

@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from avatarlab.turn.embed import PrefixEmbedder, prefix_text
-from avatarlab.turn.features import CONT_DIM, PAIR_DIM, TICK_DIM, WORD_DIM, FeatureSpec, arrival_step, tick_features, word_features
+from avatarlab.turn.features import (
+    CONT_DIM,
+    PAIR_DIM,
+    TICK_DIM,
+    WORD_DIM,
+    FeatureSpec,
+    arrival_step,
+    tick_features,
+    word_features,
+)
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.lexical import N_LATE, cumulative_late_cues, syllables
 from avatarlab.turn.model import TurnModel
@@ -21,7 +30,9 @@ from avatarlab.turn.tables import build_tables, load_turn_audio, make_embedding_
 @pytest.fixture(scope="module")
 def tables(tiny_corpus: Path):  # type: ignore[no-untyped-def]
     spec = FeatureSpec()
-    return build_tables(tiny_corpus / "val.jsonl", spec, make_embedding_cache(tiny_corpus, spec), cache_dir=tiny_corpus / "cache")
+    return build_tables(
+        tiny_corpus / "val.jsonl", spec, make_embedding_cache(tiny_corpus, spec), cache_dir=tiny_corpus / "cache"
+    )
 
 
 def test_shapes(tiny_corpus: Path, tables) -> None:  # type: ignore[no-untyped-def]
@@ -39,8 +50,14 @@ def test_shapes(tiny_corpus: Path, tables) -> None:  # type: ignore[no-untyped-d
     k = tables.step_k[idx].astype(np.int64)
     batch = tables.batch(idx, np.maximum(1, k - 1))
     assert batch["cur_emb"].shape == (64, 384) and batch["word"].shape == (64, WORD_DIM)
-    assert batch["tick"].shape == (64, TICK_DIM) and batch["pair"].shape == (64, PAIR_DIM) and batch["cont"].shape == (64, CONT_DIM)
-    end, stable = TurnModel()(*(torch.from_numpy(batch[n]) for n in ("cur_emb", "ref_emb", "word", "tick", "pair", "cont")))
+    assert (
+        batch["tick"].shape == (64, TICK_DIM)
+        and batch["pair"].shape == (64, PAIR_DIM)
+        and batch["cont"].shape == (64, CONT_DIM)
+    )
+    end, stable = TurnModel()(
+        *(torch.from_numpy(batch[n]) for n in ("cur_emb", "ref_emb", "word", "tick", "pair", "cont"))
+    )
     assert end.shape == stable.shape == (64,)
 
 
@@ -65,7 +82,9 @@ def test_live_predictor_sees_the_table_features(tiny_corpus: Path, tables) -> No
             row = steps[step]
             k = int(tables.step_k[row])
             last_end = np.array([turn.words[k - 1].end])
-            np.testing.assert_allclose(tick_features(predictor.track, np.array([step]), last_end)[0], tables.tick[row], atol=1e-5)
+            np.testing.assert_allclose(
+                tick_features(predictor.track, np.array([step]), last_end)[0], tables.tick[row], atol=1e-5
+            )
             p = tables.prefix_offset[t_index] + k - 1
             np.testing.assert_allclose(predictor._word_feats[k - 1], tables.word[p], atol=1e-5)
             np.testing.assert_allclose(predictor._embs[k - 1], tables.embeddings[tables.emb_row[p]], atol=1e-6)
@@ -79,7 +98,9 @@ def test_word_features_use_only_audio_up_to_the_word(tiny_corpus: Path) -> None:
     full = FrameTrack.from_audio(audio)
     i = len(turn.words) // 2
     part = FrameTrack.from_audio(audio[: int(np.ceil(turn.words[i].end * 100)) * 160])
-    np.testing.assert_allclose(word_features(part, turn.words, turn.tokens, i), word_features(full, turn.words, turn.tokens, i), atol=1e-6)
+    np.testing.assert_allclose(
+        word_features(part, turn.words, turn.tokens, i), word_features(full, turn.words, turn.tokens, i), atol=1e-6
+    )
 
 
 def test_embedder_is_deterministic_and_offline() -> None:

@@ -12,8 +12,12 @@ from avatarlab.turn.format import CorpusError, Turn, Word, read_corpus, write_co
 GOOD = {
     "id": "t1",
     "text": "I loved it, not.",
-    "words": [{"word": "I", "start": 0.1, "end": 0.2}, {"word": "loved", "start": 0.2, "end": 0.5},
-              {"word": "it,", "start": 0.5, "end": 0.7}, {"word": "not.", "start": 0.8, "end": 1.0}],
+    "words": [
+        {"word": "I", "start": 0.1, "end": 0.2},
+        {"word": "loved", "start": 0.2, "end": 0.5},
+        {"word": "it,", "start": 0.5, "end": 0.7},
+        {"word": "not.", "start": 0.8, "end": 1.0},
+    ],
     "end": 1.0,
     "audio": "audio/t1.flac",
     "pivot_word": 3,
@@ -47,7 +51,10 @@ def test_good_lines_are_read(tmp_path: Path) -> None:
         ({"words": [{"word": "a", "start": 0.5, "end": 0.2}]}, "'words[0].end'"),
         ({"words": [{"word": "a", "start": -1, "end": 0.2}]}, "'words[0].start'"),
         ({"words": [{"word": "", "start": 0, "end": 0.2}]}, "'words[0].word'"),
-        ({"words": [{"word": "a", "start": 0.3, "end": 0.4}, {"word": "b", "start": 0.1, "end": 0.2}], "end": 0.5}, "'words[1].start'"),
+        (
+            {"words": [{"word": "a", "start": 0.3, "end": 0.4}, {"word": "b", "start": 0.1, "end": 0.2}], "end": 0.5},
+            "'words[1].start'",
+        ),
         ({"end": 0.5}, "'end'"),
         ({"end": "soon"}, "'end'"),
         ({"pivot_word": 9}, "'pivot_word'"),
@@ -81,8 +88,18 @@ def test_bad_json_duplicate_ids_missing_file_and_audio(tmp_path: Path) -> None:
 
 def test_write_then_read_round_trip(tmp_path: Path) -> None:
     audio = tmp_path / "audio" / "x.flac"
-    turn = Turn(id="x", words=[Word("hi", 0.1, 0.3), Word("there", 0.3, 0.6)], end=0.6, audio=audio, pivot_word=None,
-                complete_at=2, family="f", kind="statement", ending="none", extra={"voice": "en"})
+    turn = Turn(
+        id="x",
+        words=[Word("hi", 0.1, 0.3), Word("there", 0.3, 0.6)],
+        end=0.6,
+        audio=audio,
+        pivot_word=None,
+        complete_at=2,
+        family="f",
+        kind="statement",
+        ending="none",
+        extra={"voice": "en"},
+    )
     path = write_corpus(tmp_path / "out.jsonl", [turn])
     assert json.loads(path.read_text())["audio"] == "audio/x.flac"
     back = read_corpus(path)[0]

@@ -42,12 +42,15 @@ def test_a_pivot_after_a_draft_discards_it_and_a_new_draft_follows() -> None:
 
 def test_a_harmless_tag_keeps_the_draft() -> None:
     policy = ResponsePolicy()
-    actions = run(policy, [
-        tick(1.0, 6, 0.1, 0.9, 0.0),   # draft "I loved the movie"
-        tick(1.3, 7, 0.1, 0.6, 0.0),   # ", you"
-        tick(1.5, 8, 0.2, 0.9, 0.0),   # ", you know"
-        tick(1.7, 8, 0.97, 0.9, 0.2),  # silence: commit
-    ])
+    actions = run(
+        policy,
+        [
+            tick(1.0, 6, 0.1, 0.9, 0.0),  # draft "I loved the movie"
+            tick(1.3, 7, 0.1, 0.6, 0.0),  # ", you"
+            tick(1.5, 8, 0.2, 0.9, 0.0),  # ", you know"
+            tick(1.7, 8, 0.97, 0.9, 0.2),  # silence: commit
+        ],
+    )
     assert [a for a, _ in actions] == [Action.DRAFT, Action.COMMIT]
     policy.reset()
     for e in [tick(1.0, 6, 0.1, 0.9, 0.0), tick(1.5, 8, 0.2, 0.9, 0.0)]:

@@ -28,8 +28,22 @@ def test_streamed_equals_offline_for_any_chunking() -> None:
         streamed.push(audio[i : i + n])
         i += n
     assert streamed.n == offline.n == len(audio) // 160
-    for name in ("db", "f0", "periodicity", "peak", "floor", "semitone", "speech_cum", "voiced_cum", "semitone_sum", "db_cum", "last_speech"):
-        np.testing.assert_allclose(getattr(streamed, name), getattr(offline, name), rtol=0, atol=0, equal_nan=True, err_msg=name)
+    for name in (
+        "db",
+        "f0",
+        "periodicity",
+        "peak",
+        "floor",
+        "semitone",
+        "speech_cum",
+        "voiced_cum",
+        "semitone_sum",
+        "db_cum",
+        "last_speech",
+    ):
+        np.testing.assert_allclose(
+            getattr(streamed, name), getattr(offline, name), rtol=0, atol=0, equal_nan=True, err_msg=name
+        )
     assert np.array_equal(streamed.speech, offline.speech) and np.array_equal(streamed.voiced, offline.voiced)
 
 

@@ -28,7 +28,9 @@ def test_p_end_peaks_at_real_sentence_ends(shared_data: Path, tiny_bundle: Path,
     turn = read_corpus(tmp_path / "real.jsonl")[0]
     assert len(turn.words) > 80
     with torch_threads(1):
-        trace = replay(turn, load_turn_audio(turn, 16000), TurnPredictor.from_bundle(tiny_bundle), [ResponsePolicy()], tail_s=1.0)
+        trace = replay(
+            turn, load_turn_audio(turn, 16000), TurnPredictor.from_bundle(tiny_bundle), [ResponsePolicy()], tail_s=1.0
+        )
     step_of = {int(round(t * 100)): i for i, t in enumerate(trace.t)}
     scores, ends = [], []
     for i, (w, nxt) in enumerate(zip(turn.words, turn.words[1:])):
@@ -38,7 +40,10 @@ def test_p_end_peaks_at_real_sentence_ends(shared_data: Path, tiny_bundle: Path,
             scores.append(float(trace.p_end[ticks].max()))  # the highest p_end while word i is the newest
             ends.append(w.word.rstrip()[-1:] in ".?!")  # Whisper's punctuation marks the sentence ends
     scores, ends = np.array(scores), np.array(ends)
-    print(f"sentence ends: {ends.sum()}, mean p_end {scores[ends].mean():.2f}; mid-sentence: {(~ends).sum()}, mean {scores[~ends].mean():.2f}; AUC {roc_auc(scores, ends):.2f}")
+    print(
+        f"sentence ends: {ends.sum()}, mean p_end {scores[ends].mean():.2f}; mid-sentence: {(~ends).sum()},"
+        f" mean {scores[~ends].mean():.2f}; AUC {roc_auc(scores, ends):.2f}"
+    )
     assert ends.sum() >= 3 and (~ends).sum() >= 30
     assert scores[ends].mean() > scores[~ends].mean() + 0.2
     assert np.median(scores[ends]) > np.median(scores[~ends])

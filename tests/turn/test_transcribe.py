@@ -18,8 +18,13 @@ REPO = Path(__file__).resolve().parents[2]
 def test_generated_speech_is_transcribed_with_word_times(tiny_corpus: Path, tmp_path: Path) -> None:
     source = read_corpus(tiny_corpus / "test.jsonl")[:2]
     out = tmp_path / "rec.jsonl"
-    result = subprocess.run([sys.executable, "-m", "avatarlab.turn.transcribe", *(str(t.audio) for t in source), f"out={out}"],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.turn.transcribe", *(str(t.audio) for t in source), f"out={out}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     turns = read_corpus(out, check_audio=True)
     assert [t.id for t in turns] == [Path(t.audio).stem for t in source]
@@ -27,7 +32,9 @@ def test_generated_speech_is_transcribed_with_word_times(tiny_corpus: Path, tmp_
         heard = set(got.tokens)
         assert len(heard & set(want.tokens)) >= len(set(want.tokens)) // 2  # Whisper tiny on espeak: most words right
         assert got.pivot_word is None and got.complete_at is None
-        assert abs(got.words[0].start - want.words[0].start) < 0.6 and abs(got.end - want.end) < 1.5  # DTW word times are rough
+        assert (
+            abs(got.words[0].start - want.words[0].start) < 0.6 and abs(got.end - want.end) < 1.5
+        )  # DTW word times are rough
 
 
 def test_bad_input_and_turn_splitting(tmp_path: Path) -> None:

@@ -39,7 +39,14 @@ def hash_grid(
     seed: int | None = None,
 ) -> nn.Module:
     """A d-dimensional multiresolution hash grid; the per-level scale spans base -> max resolution."""
-    layout = GridLayout(dims, num_levels, features_per_level, log2_hashmap_size, base_resolution, per_level_scale(base_resolution, max_resolution, num_levels))
+    layout = GridLayout(
+        dims,
+        num_levels,
+        features_per_level,
+        log2_hashmap_size,
+        base_resolution,
+        per_level_scale(base_resolution, max_resolution, num_levels),
+    )
     chosen = resolve_backend(backend, device)
     return TcnnHashGrid(layout, seed) if chosen == "tcnn" else HashGrid(layout, seed)
 
@@ -52,8 +59,19 @@ def make_encoding(kind: str = "hash3d", **grid: object) -> nn.Module:
         return hash_grid(2, **grid)  # type: ignore[arg-type]
     if kind == "triplane":
         seed = grid.pop("seed", None)
-        return TriPlane([hash_grid(2, seed=None if seed is None else int(seed) + i, **grid) for i in range(3)])  # type: ignore[arg-type]
+        seeds = [None if seed is None else int(seed) + i for i in range(3)]  # type: ignore[call-overload]
+        return TriPlane([hash_grid(2, seed=s, **grid) for s in seeds])  # type: ignore[arg-type]
     raise ValueError(f"unknown encoding {kind!r}; choose hash3d, hash2d or triplane")
 
 
-__all__ = ["GridLayout", "HashGrid", "TcnnHashGrid", "TriPlane", "hash_grid", "make_encoding", "per_level_scale", "resolve_backend", "tcnn_available"]
+__all__ = [
+    "GridLayout",
+    "HashGrid",
+    "TcnnHashGrid",
+    "TriPlane",
+    "hash_grid",
+    "make_encoding",
+    "per_level_scale",
+    "resolve_backend",
+    "tcnn_available",
+]

@@ -16,22 +16,32 @@ class _Interpolate(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, table: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, table: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
         levels, n, corners = rows.shape
-        out = nn.functional.embedding_bag(rows.view(-1, corners), table, per_sample_weights=weights.reshape(-1, corners).to(table.dtype), mode="sum")
+        out = nn.functional.embedding_bag(
+            rows.view(-1, corners), table, per_sample_weights=weights.reshape(-1, corners).to(table.dtype), mode="sum"
+        )
         ctx.save_for_backward(table if ctx.needs_input_grad[2] else None, rows, weights)
         ctx.table_shape = table.shape
         return out.view(levels, n, -1)  # [L, N, F]
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, None, torch.Tensor | None]:  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx, grad_out: torch.Tensor
+    ) -> tuple[torch.Tensor | None, None, torch.Tensor | None]:
         table, rows, weights = ctx.saved_tensors
         grad_table = grad_weights = None
         if ctx.needs_input_grad[0]:
             flat_rows = rows.reshape(-1)
             size, features = ctx.table_shape
             grad_table = torch.stack(
-                [torch.bincount(flat_rows, weights=(weights * grad_out[:, :, None, f]).reshape(-1), minlength=size) for f in range(features)], dim=1
+                [
+                    torch.bincount(flat_rows, weights=(weights * grad_out[:, :, None, f]).reshape(-1), minlength=size)
+                    for f in range(features)
+                ],
+                dim=1,
             ).to(grad_out.dtype)  # [rows, F]
         if ctx.needs_input_grad[2]:
             values = table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)  # [L, N, C, F]
@@ -70,12 +80,16 @@ class HashGrid(nn.Module):
                     break
                 strides[level, dim] = stride
                 stride = (stride * res) & UINT32
-        corners = torch.tensor([[(c >> dim) & 1 for dim in range(d)] for c in range(1 << d)], dtype=torch.int64)  # [2^d, d]
+        corners = torch.tensor(
+            [[(c >> dim) & 1 for dim in range(d)] for c in range(1 << d)], dtype=torch.int64
+        )  # [2^d, d]
         primes32 = [p - (1 << 32) if p >= (1 << 31) else p for p in PRIMES[:d]]  # the same bits as int32
         buffers = {
             "scales": torch.from_numpy(layout.scales.copy()),  # [L] float32
             "strides32": strides.to(torch.int32),  # [L, d]
-            "dense_corner_offsets": (strides[:, None, :] * corners[None]).sum(-1)[: self.num_dense].to(torch.int32),  # [k, 2^d]
+            "dense_corner_offsets": (strides[:, None, :] * corners[None])
+            .sum(-1)[: self.num_dense]
+            .to(torch.int32),  # [k, 2^d]
             "table_sizes32": torch.tensor(layout.table_sizes, dtype=torch.int32),  # [L]
             "offsets32": torch.tensor(layout.offsets[:-1], dtype=torch.int32),  # [L]
             "hash_masks32": torch.tensor([s - 1 for s in hashed_sizes], dtype=torch.int32),  # [L - k]
@@ -107,8 +121,14 @@ class HashGrid(nn.Module):
         one_minus = 1.0 - frac
         factors = [(one_minus[dim], frac[dim]) for dim in range(d)]  # per axis: weight of the lower, upper vertex
         rows = torch.empty((L, n, 1 << d), dtype=torch.int32)
-        dense_base = sum(low[dim, :k] * self.strides32[:k, dim : dim + 1] for dim in range(d)) if k > 0 else None  # [k, N]
-        terms = [(low[dim, k:] * self.primes32[dim], (low[dim, k:] + 1) * self.primes32[dim]) for dim in range(d)] if k < L else []
+        dense_base = (
+            sum(low[dim, :k] * self.strides32[:k, dim : dim + 1] for dim in range(d)) if k > 0 else None
+        )  # [k, N]
+        terms = (
+            [(low[dim, k:] * self.primes32[dim], (low[dim, k:] + 1) * self.primes32[dim]) for dim in range(d)]
+            if k < L
+            else []
+        )
         # combine axes 0 and 1 once (4 pairs), then axis 2: fewer passes than corner by corner
         pair_weights = {(b0, b1): factors[0][b0] * factors[1][b1] for b0 in (0, 1) for b1 in (0, 1)}
         pair_hashes = {(b0, b1): terms[0][b0] ^ terms[1][b1] for b0 in (0, 1) for b1 in (0, 1)} if terms else {}

@@ -49,7 +49,9 @@ class GridLayout:
         """float32 [L]: scale_l as tiny-cuda-nn computes it (exp2f(l * log2(b)) * base - 1)."""
         log2_scale = np.log2(np.float32(self.per_level_scale))  # float32, as tcnn stores b
         levels = np.arange(self.num_levels, dtype=np.float32)
-        return (np.exp2(levels * log2_scale).astype(np.float32) * np.float32(self.base_resolution) - np.float32(1.0)).astype(np.float32)
+        return (
+            np.exp2(levels * log2_scale).astype(np.float32) * np.float32(self.base_resolution) - np.float32(1.0)
+        ).astype(np.float32)
 
     @property
     def resolutions(self) -> list[int]:

@@ -36,7 +36,10 @@ class TcnnHashGrid(nn.Module):
         except TypeError:  # older bindings without dtype=
             self.encoding = tcnn.Encoding(layout.dims, layout.tcnn_config(), **kwargs)
         if self.encoding.params.numel() != layout.num_params:
-            raise RuntimeError(f"tinycudann allocated {self.encoding.params.numel()} grid parameters, the layout expects {layout.num_params}")
+            raise RuntimeError(
+                f"tinycudann allocated {self.encoding.params.numel()} grid parameters,"
+                f" the layout expects {layout.num_params}"
+            )
         # state dicts carry `params` exactly as HashGrid's do
         self._register_state_dict_hook(self._rename_on_save)
         self._register_load_state_dict_pre_hook(self._rename_on_load)
