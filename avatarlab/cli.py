@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,6 @@ def config_dir() -> str:
 
 def run_cli(action: Callable[[], Any]) -> Any:
     """Run a command's action; bad input exits 2 with the problem and the fix, never a traceback."""
-    logging.getLogger().setLevel(logging.INFO)
     try:
         return action()
     except UserInputError as error:

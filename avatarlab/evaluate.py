@@ -9,7 +9,7 @@ the frame's audio through audio2kp (the whole hybrid), and reports:
   +-2 frames of lag), for the real video (the ceiling), the audio-driven render, and their ratio;
   `lip_sync_dark_*` the same with the darkness of the mouth box (placed by the real frame's
   landmarks) as the opening, a reading that does not depend on FaceMesh finding rendered lips;
-- render speed (frames per second, `threads` CPU threads).
+- render speed (frames per second, on the torch threads the command line sets with `threads`).
 
 Writes RUN_DIR/eval/metrics.json and RUN_DIR/eval/side_by_side.mp4 (real | rendered from audio | keypoints).
 """
@@ -24,12 +24,23 @@ from typing import Any
 
 import hydra
 import numpy as np
+import soundfile as sf
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from avatarlab.atomic import save_json
+from avatarlab.atomic import atomic_path, save_json
+from avatarlab.avatar.datamodule import SubjectArrays
+from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
 from avatarlab.cli import checked, config_dir, run_cli
+from avatarlab.data.media import write_video
+from avatarlab.data.preview import project
+from avatarlab.data.subject import Subject
 from avatarlab.errors import UserInputError
+from avatarlab.export.run_checkpoint import find_checkpoint, model_kind
+from avatarlab.metrics.image import psnr, ssim
+from avatarlab.metrics.landmarks import landmark_distance, mouth_opening, track_frames
+from avatarlab.metrics.lipsync import audio_envelope, lip_sync_score, mouth_darkness
+from avatarlab.runtime.avatar import Avatar
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +81,11 @@ def evaluate(
     run_dir: str | Path,
     subject_dir: str | None = None,
     max_frames: int | None = None,
-    threads: int = 2,
     video: bool = True,
     occupancy_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Render the held-out frames of an avatar run from tracked keypoints and from audio; return and save
     the metrics."""
-    from avatarlab.avatar.datamodule import SubjectArrays
-    from avatarlab.avatar.runtime import Avatar
-    from avatarlab.data.preview import project
-    from avatarlab.data.subject import Subject
-    from avatarlab.export.run_checkpoint import find_checkpoint, model_kind
-    from avatarlab.metrics.image import psnr, ssim
-    from avatarlab.metrics.landmarks import landmark_distance, mouth_opening, track_frames
-    from avatarlab.metrics.lipsync import audio_envelope, lip_sync_score, mouth_darkness
 
     run = Path(run_dir)
     kind = model_kind(run)
@@ -93,12 +95,11 @@ def evaluate(
             "evaluate avatar runs here; a turn predictor is evaluated by"
             " `python -m avatarlab.turn.evaluate bundle=DIR`",
         )
-    torch.set_num_threads(threads)
     config = OmegaConf.load(run / "config.yaml")
     subject_path = subject_dir or OmegaConf.select(config, "data.subject_dir")
     if not subject_path:
         raise UserInputError(f"{run}/config.yaml names no subject", "pass subject_dir=PATH")
-    avatar = Avatar.from_checkpoint(find_checkpoint(run, "avatar_quickstart"))
+    avatar = Avatar(model_from_checkpoint(load_checkpoint(find_checkpoint(run, "avatar_quickstart"))))
     data = SubjectArrays(Subject.open(subject_path))
     if data.spec.size != avatar.spec.size or data.spec.num_keypoints != avatar.spec.num_keypoints:
         raise UserInputError(
@@ -163,7 +164,7 @@ def evaluate(
     metrics["lip_sync_dark_ratio"] = ratio(metrics["lip_sync_dark_audio"], metrics["lip_sync_dark_real"])
     metrics["render_fps"] = float(timing[primary])
     metrics["render_fps_audio"] = float(timing["audio"])
-    metrics["render_threads"] = threads
+    metrics["render_threads"] = torch.get_num_threads()
 
     metrics = {
         k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()
@@ -194,11 +195,6 @@ def evaluate(
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: float, samples: np.ndarray, rate: int) -> None:
     """mp4 with the matching stretch of audio muxed in."""
-    import soundfile as sf
-
-    from avatarlab.atomic import atomic_path
-    from avatarlab.data.media import write_video
-
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "audio.wav"
         sf.write(wav, samples[: int(round(len(frames) / fps * rate))], rate)
@@ -232,11 +228,11 @@ def summary(metrics: dict[str, Any]) -> str:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     def action() -> None:
+        torch.set_num_threads(checked("threads", cfg.threads, int, minimum=1))
         metrics = evaluate(
             cfg.run,
             cfg.subject_dir,
             checked("max_frames", cfg.max_frames, int, minimum=1),
-            checked("threads", cfg.threads, int, minimum=1),
             bool(cfg.video),
             checked("occupancy_threshold", cfg.occupancy_threshold, float, above=0.0),
         )

@@ -15,11 +15,17 @@ from pathlib import Path
 
 import hydra
 import numpy as np
+import soundfile as sf
 import torch
 from omegaconf import DictConfig
 
+from avatarlab.atomic import atomic_path
 from avatarlab.cli import checked, config_dir, run_cli
+from avatarlab.data.media import decode_audio, write_video
+from avatarlab.data.subject import Subject
 from avatarlab.errors import UserInputError
+from avatarlab.runtime.avatar import Avatar
+from avatarlab.spec.stream import AUDIO_RATE
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +35,14 @@ def render(
     out: str | Path,
     audio: str | None = None,
     keypoints: str | None = None,
-    threads: int = 2,
     max_seconds: float | None = None,
 ) -> dict[str, float]:
     """Render to `out` (mp4 with audio); returns frames, seconds and frames per second."""
-    import soundfile as sf
-
-    from avatarlab.atomic import atomic_path
-    from avatarlab.avatar.runtime import AUDIO_RATE, Avatar
-    from avatarlab.data.media import decode_audio, write_video
-    from avatarlab.data.subject import Subject
-
     if (audio is None) == (keypoints is None):
         raise UserInputError("pass exactly one driving signal", "audio=FILE (speech) or keypoints=PREPARED_SUBJECT_DIR")
     out_path = Path(out)
     if out_path.suffix.lower() != ".mp4":
         raise UserInputError(f"out={out} is not an .mp4 path", "pass out=NAME.mp4")
-    torch.set_num_threads(threads)
     avatar = Avatar.from_bundle(bundle)
     fps = avatar.spec.fps
     if audio is not None:
@@ -98,13 +95,9 @@ def render(
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="render")
 def main(cfg: DictConfig) -> None:
     def action() -> None:
+        torch.set_num_threads(checked("threads", cfg.threads, int, minimum=1))
         stats = render(
-            cfg.bundle,
-            cfg.out,
-            cfg.audio,
-            cfg.keypoints,
-            checked("threads", cfg.threads, int, minimum=1),
-            checked("max_seconds", cfg.max_seconds, float, above=0.0),
+            cfg.bundle, cfg.out, cfg.audio, cfg.keypoints, checked("max_seconds", cfg.max_seconds, float, above=0.0)
         )
         print(
             f"video written: {cfg.out} ({int(stats['frames'])} frames, rendered at {stats['render_fps']:.1f} frames/s)"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,7 @@ def build_callbacks(cfg: DictConfig | None) -> list[L.Callback]:
 
 
 def build_loggers(cfg: DictConfig | None) -> list[Any]:
-    """Instantiate every logger of the logger group; wandb stays offline unless WANDB_MODE says otherwise."""
-    os.environ.setdefault("WANDB_MODE", "offline")
+    """Instantiate every logger of the logger group (train.py keeps wandb offline unless WANDB_MODE says otherwise)."""
     return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
 
 

@@ -71,8 +71,9 @@ def at_size(model, size: int):  # type: ignore[no-untyped-def]
 
 def find_model(args: dict[str, str]) -> tuple[torch.nn.Module, str]:
     """The AvatarModel to measure (from bundle=, run=, or the newest quickstart run) and where it came from."""
-    from avatarlab.avatar.runtime import Avatar
+    from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
     from avatarlab.export.run_checkpoint import find_checkpoint
+    from avatarlab.runtime.avatar import Avatar
 
     if "bundle" in args:
         return Avatar.from_bundle(args["bundle"]).model, args["bundle"]
@@ -89,15 +90,15 @@ def find_model(args: dict[str, str]) -> tuple[torch.nn.Module, str]:
                 "train one (`python train.py experiment=avatar_quickstart`) or pass bundle=DIR",
             )
         run = runs[-1]
-    return Avatar.from_checkpoint(find_checkpoint(run, "avatar_quickstart")).model, str(run)
+    return model_from_checkpoint(load_checkpoint(find_checkpoint(run, "avatar_quickstart"))), str(run)
 
 
 def render_fps(  # type: ignore[no-untyped-def]
     model, sizes: list[int], threads: int, frames: int = 12, rounds: int = 5
 ) -> dict[int, list[float]]:
     """Per size, the frames per second of each of `rounds` rounds (fewer frames at 512 px)."""
-    from avatarlab.avatar.runtime import Avatar
     from avatarlab.metrics.speed import round_rates
+    from avatarlab.runtime.avatar import Avatar
 
     torch.set_num_threads(threads)
     out = {}

@@ -23,10 +23,10 @@ import torch  # noqa: E402
 
 from avatarlab.cli import checked, key_value_options  # noqa: E402
 from avatarlab.errors import UserInputError, exit_with  # noqa: E402
+from avatarlab.runtime.response_policy import ResponsePolicy  # noqa: E402
+from avatarlab.runtime.turn_predictor import TurnPredictor  # noqa: E402
 from avatarlab.turn.features import arrival_step  # noqa: E402
 from avatarlab.turn.format import Turn, read_corpus  # noqa: E402
-from avatarlab.turn.policy import ResponsePolicy  # noqa: E402
-from avatarlab.turn.predictor import TurnPredictor  # noqa: E402
 from avatarlab.turn.tables import load_turn_audio  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def bench(bundle: str, corpus: str, turns: int, threads: int) -> dict[str, np.nd
 
 
 def predictor_policy(bundle: str) -> dict[str, float]:
-    from avatarlab.export.bundle import read_bundle
+    from avatarlab.runtime.bundle import read_bundle
 
     return dict(read_bundle(bundle, kind="turn").config.get("policy", {}))
 

@@ -12,7 +12,8 @@ import torch
 from avatarlab.atomic import atomic_path
 from avatarlab.cli import checked, key_value_options
 from avatarlab.errors import UserInputError
-from avatarlab.export.bundle import read_bundle, write_bundle
+from avatarlab.export.bundle import write_bundle
+from avatarlab.runtime.bundle import read_bundle
 
 REPO = Path(__file__).resolve().parent.parent
 

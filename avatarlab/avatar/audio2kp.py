@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-MEL_FLOOR = float(np.log(1e-6))  # log-mel of silence (avatarlab.data.audio_features pads with it)
+from avatarlab.spec.stream import MEL_FLOOR
 
 
 def mel_windows(mel: np.ndarray, frames: np.ndarray, past: int, future: int, mel_per_frame: int = 4) -> np.ndarray:

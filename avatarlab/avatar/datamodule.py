@@ -14,9 +14,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from avatarlab.avatar.audio2kp import mel_windows
-from avatarlab.avatar.spec import AvatarSpec, frame_conditions, spec_from_subject
+from avatarlab.avatar.spec import frame_conditions, spec_from_subject
 from avatarlab.data.subject import MASK_FACE, MASK_MOUTH, MASK_PERSON, Subject
 from avatarlab.errors import UserInputError
+from avatarlab.spec.avatar import AvatarSpec
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class RayBatches(IterableDataset):
             starts = rng.choice(train[: max(1, len(train) - self.chunk_length)], size=self.chunks)
             chunk_frames = starts[:, None] + np.arange(self.chunk_length)[None]  # [A, C]
             chunk_frames = np.clip(chunk_frames, 0, train[-1])
-            yield {
+            yield {  # device: cpu (a DataLoader's batch; Lightning moves it to the model's device)
                 "frame": torch.from_numpy(chosen.astype(np.int64)),
                 "pose": torch.from_numpy(d.pose[chosen]),
                 "cond": torch.from_numpy(d.frame_conds[chosen]),
@@ -129,7 +130,7 @@ class HeldOutFrames(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         d, t = self.data, int(self.frames[i])
-        return {
+        return {  # device: cpu (a DataLoader's batch; Lightning moves it to the model's device)
             "frame": torch.tensor(t),
             "pose": torch.from_numpy(d.pose[t]),
             "cond": torch.from_numpy(d.frame_conds[t]),
@@ -142,24 +143,24 @@ class HeldOutFrames(Dataset):
 
 
 class AvatarDataModule(L.LightningDataModule):
-    """A prepared subject as ray batches (train) and held-out frames (val)."""
+    """A prepared subject as ray batches (train) and held-out frames (val); values: configs/data/avatar_subject.yaml."""
 
     def __init__(
         self,
         subject_dir: str,
-        rays: int = 4096,
-        frames: int = 8,
-        face_weight: float = 4.0,
-        mouth_weight: float = 12.0,
-        person_weight: float = 2.0,
-        audio_past: int = 8,
-        audio_future: int = 2,
-        chunks: int = 32,
-        chunk_length: int = 8,
-        val_frames: int = 4,
-        box_margins: list[float] | None = None,
-        seed: int = 0,
-        num_workers: int = 0,
+        rays: int,
+        frames: int,
+        face_weight: float,
+        mouth_weight: float,
+        person_weight: float,
+        audio_past: int,
+        audio_future: int,
+        chunks: int,
+        chunk_length: int,
+        val_frames: int,
+        box_margins: list[float] | None,
+        seed: int,
+        num_workers: int,
     ) -> None:
         super().__init__()
         self.subject_dir = subject_dir

@@ -8,6 +8,7 @@ field's frames take audio2kp's predicted keypoints (gradients reach audio2kp thr
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,18 @@ import torch
 from torch import nn
 
 from avatarlab.atomic import atomic_path
-from avatarlab.avatar.audio2kp import audio2kp_losses
+from avatarlab.avatar.audio2kp import audio2kp_losses, mel_windows
 from avatarlab.avatar.model import AvatarModel
-from avatarlab.avatar.spec import AvatarSpec
+from avatarlab.config_args import constructor_args
+from avatarlab.data.media import write_video
 from avatarlab.data.subject import MASK_FACE, MASK_PERSON
 from avatarlab.errors import UserInputError
 from avatarlab.metrics.image import psnr
+from avatarlab.spec.avatar import AvatarSpec
 
 log = logging.getLogger(__name__)
+
+MODEL_BUILD_ARGS = ("spec", "track_frames", "device")  # AvatarModel's arguments that come with the subject
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -43,10 +48,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def model_from_checkpoint(checkpoint: dict[str, Any]) -> AvatarModel:
-    """Rebuild the AvatarModel stored by AvatarLitModule.on_save_checkpoint and load its weights."""
+def model_from_checkpoint(checkpoint: dict[str, Any], device: torch.device | str) -> AvatarModel:
+    """Rebuild the AvatarModel stored by AvatarLitModule.on_save_checkpoint on `device` and load its weights."""
     spec = AvatarSpec.from_dict(checkpoint["avatar_spec"])
-    model = AvatarModel(spec, checkpoint["avatar_track_frames"], **checkpoint["avatar_model_args"])
+    args = {"chunk_rays": 16384, **checkpoint["avatar_model_args"]}  # older checkpoints left out chunk_rays
+    model = AvatarModel(spec, checkpoint["avatar_track_frames"], device, **args)
     prefix = "model."
     model.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
     return model.eval()
@@ -62,34 +68,36 @@ def _plain(value: Any) -> Any:
 
 
 class AvatarLitModule(L.LightningModule):
+    """Trains an AvatarModel; its arguments (`model`, configs/model/avatar_field.yaml) are checked here and
+    the model is built in setup(), once the subject is known."""
+
     def __init__(
         self,
-        model: dict[str, Any],
-        train_field: bool = True,
-        train_audio2kp: bool = True,
-        joint_from_step: int | None = None,
-        predicted_fraction: float = 0.5,
-        lr_grid: float = 1e-2,
-        lr_mlp: float = 2e-3,
-        lr_audio: float = 1e-3,
-        lr_final_factor: float = 0.1,
-        mask_weight: float = 0.05,
-        a2kp_weight: float = 1.0,
-        a2kp_loss_weights: dict[str, float] | None = None,
-        occupancy_warmup: int = 100,
-        occupancy_every: int = 50,
-        occupancy_codes: int = 4,
-        video_every: int = 500,
-        video_frames: int = 25,
-        init_from: str | None = None,
+        model: Mapping[str, Any],
+        train_field: bool,
+        train_audio2kp: bool,
+        joint_from_step: int | None,
+        predicted_fraction: float,
+        lr_grid: float,
+        lr_mlp: float,
+        lr_audio: float,
+        lr_final_factor: float,
+        mask_weight: float,
+        a2kp_weight: float,
+        a2kp_loss_weights: Mapping[str, float],
+        occupancy_warmup: int,
+        occupancy_every: int,
+        occupancy_codes: int,
+        video_every: int,
+        video_frames: int,
+        init_from: str | None,
     ) -> None:
         super().__init__()
+        self.model_args = constructor_args(model, AvatarModel, MODEL_BUILD_ARGS, label="model.model")
+        model = self.model_args  # the hyperparameters hold the plain arguments, as checkpoints do
         self.save_hyperparameters()
-        self.model_args = _plain(model)
         self.model: AvatarModel | None = None
-        self.a2kp_loss_weights = dict(
-            a2kp_loss_weights or {"position": 1.0, "velocity": 2.0, "mouth": 20.0, "blink": 0.5}
-        )
+        self.a2kp_loss_weights = dict(a2kp_loss_weights)
         self._last_video_step = -1
 
     # -- building -----------------------------------------------------------------------------
@@ -97,16 +105,16 @@ class AvatarLitModule(L.LightningModule):
         if self.model is not None:
             return
         info = self.trainer.datamodule.subject_info()
-        self.build(info)
+        self.build(info, self.trainer.strategy.root_device)
 
-    def build(self, info: dict[str, Any]) -> None:
-        """Create the AvatarModel for a subject (spec and training arrays from the DataModule)."""
-        self.model = AvatarModel(info["spec"], len(info["poses"]), **self.model_args)
+    def build(self, info: dict[str, Any], device: torch.device | str) -> None:
+        """Create the AvatarModel for a subject (spec and training arrays from the DataModule) on `device`."""
+        self.model = AvatarModel(info["spec"], len(info["poses"]), device, **self.model_args)
         self.model.set_subject(
             info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"]
         )
         if self.hparams.init_from:
-            source = model_from_checkpoint(load_checkpoint(self.hparams.init_from))
+            source = model_from_checkpoint(load_checkpoint(self.hparams.init_from), "cpu")  # weights only
             missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=False)
             log.info(
                 "initialised from %s (missing %d, unexpected %d)", self.hparams.init_from, len(missing), len(unexpected)
@@ -153,7 +161,7 @@ class AvatarLitModule(L.LightningModule):
         assert m is not None
         hp = self.hparams
         logs: dict[str, torch.Tensor] = {}
-        total = torch.zeros(())
+        total = torch.zeros((), device=self.device)
         if hp.train_field or self.joint():
             total = total + self._field_loss(batch, logs)
         if hp.train_audio2kp:
@@ -184,14 +192,14 @@ class AvatarLitModule(L.LightningModule):
             tracked = m.normalise_keypoints(batch["keypoints"])  # [B, K, 3]
             if self.joint():
                 predicted, _ = m.predict_keypoints(batch["mel"])
-                use = (torch.rand(tracked.shape[0]) < hp.predicted_fraction)[:, None, None]
+                use = (torch.rand(tracked.shape[0], device=tracked.device) < hp.predicted_fraction)[:, None, None]
                 tracked = torch.where(use, predicted, tracked)
             code = m.code(normalised_keypoints=tracked)
         else:
             code = m.code(mel_window=batch["mel"])
         if step >= hp.occupancy_warmup and (step - hp.occupancy_warmup) % hp.occupancy_every == 0:
             m.update_occupancy(code.detach()[: hp.occupancy_codes])
-            logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction)
+            logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction, device=self.device)
         out = m.render_rays(batch["pose"], m.normalise_condition(batch["cond"]), code, batch["uv"], jitter=True)
         target = batch["rgb"]
         mse = nn.functional.mse_loss(out["rgb"], target)
@@ -237,7 +245,7 @@ class AvatarLitModule(L.LightningModule):
         return Path(self.trainer.default_root_dir)
 
     def _log_image(self, image: torch.Tensor) -> None:
-        array = (image.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+        array = (image.clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
         path = self._run_dir() / "images" / f"val_step{self.global_step:06d}.png"
         import cv2
 
@@ -262,23 +270,22 @@ class AvatarLitModule(L.LightningModule):
     @torch.no_grad()
     def _log_video(self) -> None:
         """A short held-out clip: real | rendered from its audio, as mp4 in the run dir and to wandb."""
-        from avatarlab.avatar.audio2kp import mel_windows
-        from avatarlab.data.media import write_video
 
         m = self.model
         data = self.trainer.datamodule.data
         frames = data.val_frames[: self.hparams.video_frames]
         windows = torch.from_numpy(
             mel_windows(data.mel, frames, m.audio2kp.past, m.audio2kp.future, m.spec.mel_per_frame)
-        )
-        conds = m.normalise_condition(torch.from_numpy(data.frame_conds[frames]))
+        ).to(self.device)
+        conds = m.normalise_condition(torch.from_numpy(data.frame_conds[frames]).to(self.device))
         if m.condition == "audio":
             codes = m.code(mel_window=windows)
         else:
             codes = m.code(normalised_keypoints=m.predict_keypoints(windows)[0])
-        rendered = [m.render_frame(torch.from_numpy(data.pose[t]), conds[i], codes[i]) for i, t in enumerate(frames)]
+        poses = torch.from_numpy(data.pose[frames]).to(self.device)
+        rendered = [m.render_frame(poses[i], conds[i], codes[i]) for i in range(len(frames))]
         video = [
-            np.concatenate([data.frames[t], (r.numpy() * 255).round().astype(np.uint8)], axis=1)
+            np.concatenate([data.frames[t], (r.cpu().numpy() * 255).round().astype(np.uint8)], axis=1)
             for t, r in zip(frames, rendered)
         ]
         path = self._run_dir() / "videos" / f"val_step{self.global_step:06d}.mp4"

@@ -6,6 +6,8 @@ statistics, head box, a pose track to play back), so a state dict plus an Avatar
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,41 +15,47 @@ import torch
 from torch import nn
 
 from avatarlab.avatar.audio2kp import Audio2Keypoints, AudioEncoder
-from avatarlab.avatar.encodings import make_encoding
+from avatarlab.avatar.encodings import make_encoding, resolve_backend
 from avatarlab.avatar.fields import HeadField, KeypointCode, TorsoField
 from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
 from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box, pixel_grid
 from avatarlab.avatar.rendering import composite, volume_render
-from avatarlab.avatar.spec import AvatarSpec
+from avatarlab.spec.avatar import AvatarSpec
 
 CONDITIONS = ("keypoints", "audio")
 FRAME_COND_DIM = 11
 
+log = logging.getLogger(__name__)
+
 
 class AvatarModel(nn.Module):
+    """The avatar, built on `device` (where it will run; it also resolves `backend: auto` for the hash grids)."""
+
     def __init__(
         self,
         spec: AvatarSpec,
         track_frames: int,
-        condition: str = "keypoints",
-        encoding: dict[str, Any] | None = None,
-        torso_encoding: dict[str, Any] | None = None,
-        code_dim: int = 16,
-        hidden: int = 64,
-        geo_dim: int = 15,
-        torso_hidden: int = 32,
-        deform_hidden: int = 0,
-        max_deform: float = 0.08,
-        occupancy_resolution: int = 48,
-        occupancy_threshold: float = 0.1,
-        candidates: int = 64,
-        train_samples: int = 16,
-        render_samples: int = 8,
-        audio_past: int = 8,
-        audio_future: int = 2,
-        audio_channels: int = 96,
-        backend: str = "auto",
-        chunk_rays: int = 16384,
+        device: torch.device | str,
+        *,
+        condition: str,
+        encoding: Mapping[str, Any],
+        torso_encoding: Mapping[str, Any],
+        code_dim: int,
+        hidden: int,
+        geo_dim: int,
+        torso_hidden: int,
+        deform_hidden: int,
+        max_deform: float,
+        occupancy_resolution: int,
+        occupancy_threshold: float,
+        candidates: int,
+        train_samples: int,
+        render_samples: int,
+        audio_past: int,
+        audio_future: int,
+        audio_channels: int,
+        backend: str,
+        chunk_rays: int,
     ) -> None:
         super().__init__()
         if condition not in CONDITIONS:
@@ -59,28 +67,23 @@ class AvatarModel(nn.Module):
         self.termination = 1e-2  # transmittance below which a ray stops (render_frame)
         self.render_front = False  # render_frame: first occupied samples at full resolution (else spread like training)
         self.first_round = max(1, render_samples // 2)  # render_frame: samples per ray before early termination
-        encoding = dict(encoding or {})
-        kind = encoding.pop("kind", "hash3d")
+        chosen = resolve_backend(backend, device)
+        log.info("hash-grid backend: %s (backend=%s, device=%s)", chosen, backend, device)
+        encoding = dict(encoding)
+        kind = encoding.pop("kind")
         self.head = HeadField(
-            make_encoding(kind, backend=backend, **encoding),
+            make_encoding(kind, backend=chosen, device=device, **encoding),
             code_dim=code_dim,
             hidden=hidden,
             geo_dim=geo_dim,
             deform_hidden=deform_hidden,
             max_deform=max_deform,
         )
-        torso_grid = dict(
-            torso_encoding
-            or {
-                "num_levels": 8,
-                "features_per_level": 2,
-                "log2_hashmap_size": 14,
-                "base_resolution": 8,
-                "max_resolution": spec.size,
-            }
-        )
+        torso_grid = dict(torso_encoding)
         self.torso = TorsoField(
-            make_encoding("hash2d", backend=backend, **torso_grid), cond_dim=FRAME_COND_DIM, hidden=torso_hidden
+            make_encoding("hash2d", backend=chosen, device=device, **torso_grid),
+            cond_dim=FRAME_COND_DIM,
+            hidden=torso_hidden,
         )
         self.occupancy = OccupancyGrid(occupancy_resolution, threshold=occupancy_threshold)
         K = spec.num_keypoints
@@ -101,6 +104,7 @@ class AvatarModel(nn.Module):
         self.register_buffer("source_min", torch.zeros(2))  # the source-video area the crops cover (pixels)
         self.register_buffer("source_span", torch.ones(2))
         self.register_buffer("crop_side", torch.ones(()))
+        self.to(device)
 
     # -- subject statistics ---------------------------------------------------------------------
     @torch.no_grad()
@@ -209,8 +213,8 @@ class AvatarModel(nn.Module):
             S,
             jitter,
         )  # [B*R, S, ...]
-        sigma = torch.zeros(B * R, S)
-        rgb = torch.zeros(B * R, S, 3)
+        sigma = torch.zeros(B * R, S, device=points.device)
+        rgb = torch.zeros(B * R, S, 3, device=points.device)
         if bool(valid.any()):
             codes = code[:, None, None, :].expand(B, R, S, code.shape[-1]).reshape(B * R, S, -1)  # [B*R, S, C]
             s, c = self.head(points[valid], codes[valid])
@@ -243,7 +247,7 @@ class AvatarModel(nn.Module):
         """
         size = self.spec.size
         x0, y0, x1, y1 = box_pixel_rect(pose, self.spec.camera, self.box_min, self.box_max, size)
-        all_uv = pixel_grid(0, 0, size, size)  # [S*S, 2]
+        all_uv = pixel_grid(0, 0, size, size, code.device)  # [S*S, 2]
         torso_rgb, torso_alpha = self.torso(
             self.source_unit(all_uv[None], frame_cond[None])[0], frame_cond[None].expand(len(all_uv), -1)
         )
@@ -251,7 +255,7 @@ class AvatarModel(nn.Module):
             torso_alpha[:, None] * torso_rgb + (1.0 - torso_alpha[:, None]) * self.background.reshape(-1, 3)
         ).reshape(size, size, 3)
         if x1 > x0 and y1 > y0:
-            uv = pixel_grid(x0, y0, x1, y1)  # [R, 2]
+            uv = pixel_grid(x0, y0, x1, y1, code.device)  # [R, 2]
             head_rgb, head_alpha = [], []
             for i in range(0, len(uv), self.chunk_rays):
                 part = self._head_only(pose, code, uv[i : i + self.chunk_rays])
@@ -285,8 +289,8 @@ class AvatarModel(nn.Module):
             False,
             front=self.render_front,
         )
-        sigma = torch.zeros(valid.shape)
-        rgb = torch.zeros(*valid.shape, 3)
+        sigma = torch.zeros(valid.shape, device=points.device)
+        rgb = torch.zeros(*valid.shape, 3, device=points.device)
         half = max(1, min(self.first_round, valid.shape[1]))
         front = valid.clone()
         front[:, half:] = False

@@ -40,7 +40,7 @@ class OccupancyGrid(nn.Module):
     def cell_centres(self, jitter: bool = True) -> torch.Tensor:
         """Unit-box positions [G^3, 3] of every cell (x fastest), jittered inside the cell when asked."""
         g = self.resolution
-        idx = torch.arange(g, dtype=torch.float32)
+        idx = torch.arange(g, dtype=torch.float32, device=self.density.device)
         zz, yy, xx = torch.meshgrid(idx, idx, idx, indexing="ij")
         grid = torch.stack([xx, yy, zz], -1).reshape(-1, 3)
         offset = torch.rand_like(grid) if jitter else torch.full_like(grid, 0.5)
@@ -99,7 +99,7 @@ def sample_along_rays(
     candidates are kept at full resolution (the visible surface comes first; for rendering with early
     termination) instead of every k-th over the whole ray.
     """
-    R = near.shape[0]
+    R, device = near.shape[0], near.device
     length = (far - near).clamp_min(0.0)
     span = box_max - box_min
 
@@ -108,17 +108,23 @@ def sample_along_rays(
 
     if grid is None or not bool(grid.initialised):
         # warm-up: stratified samples over the whole box segment
-        offsets = torch.rand(R, max_samples) if jitter else torch.full((R, max_samples), 0.5)
-        t = near[:, None] + length[:, None] * (torch.arange(max_samples)[None] + offsets) / max_samples  # [R, S]
+        offsets = (
+            torch.rand(R, max_samples, device=device) if jitter else torch.full((R, max_samples), 0.5, device=device)
+        )
+        ticks = torch.arange(max_samples, device=device)[None]
+        t = near[:, None] + length[:, None] * (ticks + offsets) / max_samples  # [R, S]
         step = (length / max_samples)[:, None].expand(R, max_samples)
         valid = hit[:, None].expand(R, max_samples)
     else:
-        offsets = torch.rand(R, candidates) if jitter else torch.full((R, candidates), 0.5)
-        t_all = near[:, None] + length[:, None] * (torch.arange(candidates)[None] + offsets) / candidates  # [R, M]
+        offsets = (
+            torch.rand(R, candidates, device=device) if jitter else torch.full((R, candidates), 0.5, device=device)
+        )
+        ticks = torch.arange(candidates, device=device)[None]
+        t_all = near[:, None] + length[:, None] * (ticks + offsets) / candidates  # [R, M]
         # occupancy lookups in unit-box coordinates, straight from the rays (cheaper than whole points)
         unit_origin, unit_step = (origins - box_min) / span, directions / span  # [R, 3], no clamping
         g = grid.resolution
-        cell = torch.zeros(R, candidates, dtype=torch.int32)
+        cell = torch.zeros(R, candidates, dtype=torch.int32, device=device)
         for axis, weight in enumerate((1, g, g * g)):
             coordinate = torch.addcmul(unit_origin[:, axis : axis + 1], unit_step[:, axis : axis + 1], t_all)  # [R, M]
             cell += (coordinate * g).clamp_(0, g - 1).to(torch.int32) * weight
@@ -131,10 +137,10 @@ def sample_along_rays(
         keep = occupied & (rank % stride[:, None] == 0) & (rank // stride[:, None] < max_samples)
         ray_idx, cand_idx = keep.nonzero(as_tuple=True)
         slot = rank[ray_idx, cand_idx] // stride[ray_idx]
-        t = torch.zeros(R, max_samples)
+        t = torch.zeros(R, max_samples, device=device)
         t[ray_idx, slot] = t_all[ray_idx, cand_idx]
-        valid = torch.zeros(R, max_samples, dtype=torch.bool)
+        valid = torch.zeros(R, max_samples, dtype=torch.bool, device=device)
         valid[ray_idx, slot] = True
-        step = torch.where(valid, (length / candidates * stride)[:, None], torch.zeros(()))
+        step = torch.where(valid, (length / candidates * stride)[:, None], 0.0)
     points = to_unit(origins[:, None, :] + directions[:, None, :] * t[..., None])  # [R, S, 3]
     return points, step, valid, t

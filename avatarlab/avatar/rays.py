@@ -52,9 +52,11 @@ def box_pixel_rect(
     return x0, y0, x1, y1
 
 
-def pixel_grid(x0: int, y0: int, x1: int, y1: int) -> torch.Tensor:
-    """Pixel centres [H*W, 2] of a rectangle, row-major (y outer, x inner)."""
+def pixel_grid(x0: int, y0: int, x1: int, y1: int, device: torch.device | str) -> torch.Tensor:
+    """Pixel centres [H*W, 2] of a rectangle on `device`, row-major (y outer, x inner)."""
     ys, xs = torch.meshgrid(
-        torch.arange(y0, y1, dtype=torch.float32), torch.arange(x0, x1, dtype=torch.float32), indexing="ij"
+        torch.arange(y0, y1, dtype=torch.float32, device=device),
+        torch.arange(x0, x1, dtype=torch.float32, device=device),
+        indexing="ij",
     )
     return torch.stack([xs, ys], -1).reshape(-1, 2) + 0.5

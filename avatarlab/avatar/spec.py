@@ -1,45 +1,17 @@
-"""What an avatar needs to know about its subject: image size, camera, head box, keypoint layout.
-
-An `AvatarSpec` is plain JSON (it goes into checkpoints and bundle manifests); arrays derived from the
-subject (keypoint statistics, the background plate, a pose track) live in the model's buffers.
-"""
+"""An avatar's spec from a prepared subject: the head box around its canonical face, the keypoint
+layout, the camera; and the per-frame conditions that place the torso."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
 import numpy as np
 
-from avatarlab.data.subject import MEL_PER_FRAME, Subject
+from avatarlab.data import face_landmarks as fl
+from avatarlab.data.subject import Subject
+from avatarlab.spec.avatar import AvatarSpec
 
 # head box margins, as fractions of the canonical landmarks' extent:
 # (x each side, y above, y below, z in front, z behind)
 DEFAULT_BOX_MARGINS = (0.22, 0.45, 0.12, 0.25, 0.25)
-
-
-@dataclass
-class AvatarSpec:
-    size: int
-    fps: float
-    camera: dict[str, float]  # fx, fy, cx, cy for size x size
-    box_min: list[float]  # head box in canonical units
-    box_max: list[float]
-    num_keypoints: int
-    keypoint_indices: list[int]
-    n_mels: int
-    mel_per_frame: int = MEL_PER_FRAME
-    subject: str = ""
-    mouth_indices: list[int] = field(
-        default_factory=list
-    )  # positions of (upper inner lip, lower inner lip, left corner, right corner) in the keypoints
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AvatarSpec:
-        return cls(**data)
 
 
 def head_box(canonical: np.ndarray, margins: tuple[float, ...] = DEFAULT_BOX_MARGINS) -> tuple[np.ndarray, np.ndarray]:
@@ -53,8 +25,6 @@ def head_box(canonical: np.ndarray, margins: tuple[float, ...] = DEFAULT_BOX_MAR
 
 
 def spec_from_subject(subject: Subject, margins: tuple[float, ...] = DEFAULT_BOX_MARGINS) -> AvatarSpec:
-    from avatarlab.data import face_landmarks as fl
-
     canonical = subject.array("canonical", mmap=False)
     box_min, box_max = head_box(canonical, tuple(margins))
     indices = list(subject.keypoint_indices)

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarlab.errors import UserInputError
-
-AUDIO_RATE = 16000
+from avatarlab.spec.stream import AUDIO_RATE
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from avatarlab import __version__
 from avatarlab.atomic import atomic_path, save_json, save_npy
-from avatarlab.cli import checked
+from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.data import face_landmarks as fl
 from avatarlab.data.audio_features import log_mel
 from avatarlab.data.crop import crop_frame, crop_track, face_boxes
@@ -31,7 +31,6 @@ from avatarlab.data.face_tracking import fill_gaps, track_faces
 from avatarlab.data.head_pose import canonical_shape, fit_poses, intrinsics, pose_matrices, smooth_poses, to_canonical
 from avatarlab.data.masks import background_plate, build_masks
 from avatarlab.data.media import (
-    AUDIO_RATE,
     MediaInfo,
     decode_audio,
     iter_frames,
@@ -44,6 +43,7 @@ from avatarlab.data.stages import StageRunner, job_key
 from avatarlab.data.subject import SUBJECT_FORMAT_VERSION
 from avatarlab.errors import UserInputError
 from avatarlab.hashing import sha256_file
+from avatarlab.spec.stream import AUDIO_RATE
 
 log = logging.getLogger(__name__)
 
@@ -67,21 +67,21 @@ OUTPUTS = [
 
 @dataclass(frozen=True)
 class PrepareParams:
-    """Everything that determines a prepared subject besides the input video."""
+    """Everything that determines a prepared subject besides the input video (values: configs/prepare.yaml)."""
 
-    size: int = 256
-    fps: float = 25.0
-    n_mels: int = 80
-    crop_scale: float = 2.2
-    crop_smooth_seconds: float = 1.0
-    track_max_side: int = 480
-    max_gap_seconds: float = 0.4
-    pose_smooth_frames: float = 2.0
-    min_seconds: float = 2.0
-    min_face_fraction: float = 0.5
-    max_multi_face_fraction: float = 0.1
-    allow_no_audio: bool = False
-    val_fraction: float = 1 / 11
+    size: int
+    fps: float
+    n_mels: int
+    crop_scale: float
+    crop_smooth_seconds: float
+    track_max_side: int
+    max_gap_seconds: float
+    pose_smooth_frames: float
+    min_seconds: float
+    min_face_fraction: float
+    max_multi_face_fraction: float
+    allow_no_audio: bool
+    val_fraction: float
 
     def validate(self) -> None:
         """Raise a UserInputError for an unusable size, frame rate or minimum length."""
@@ -140,7 +140,7 @@ def versions() -> dict[str, str]:
 
 
 def prepare_subject(
-    input_path: str | Path, out_dir: str | Path, name: str, params: PrepareParams = PrepareParams(), force: bool = False
+    input_path: str | Path, out_dir: str | Path, name: str, params: PrepareParams, force: bool = False
 ) -> Path:
     """Prepare `input_path` into `out_dir`; returns the subject folder. Reruns resume or do nothing."""
     params.validate()
@@ -344,8 +344,6 @@ def _main() -> None:
     import hydra
     from hydra.utils import instantiate
     from omegaconf import DictConfig
-
-    from avatarlab.cli import config_dir, run_cli
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="prepare")
     def main(cfg: DictConfig) -> None:

@@ -15,6 +15,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 
+from avatarlab.atomic import atomic_path
+from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
 
 ENGINES = ("espeak-ng", "piper")
@@ -69,7 +71,6 @@ def _piper(text: str) -> tuple[np.ndarray, int]:
 
 def say(text: str, out: str | Path, engine: str = "espeak-ng", rate: int = 16000) -> float:
     """Write `text` spoken by `engine` to the wav file `out`; returns its length in seconds."""
-    from avatarlab.atomic import atomic_path
 
     if not text.strip():
         raise UserInputError("text is empty", 'pass text="a sentence to speak"')
@@ -85,8 +86,6 @@ def say(text: str, out: str | Path, engine: str = "espeak-ng", rate: int = 16000
 def _main() -> None:
     import hydra
     from omegaconf import DictConfig
-
-    from avatarlab.cli import checked, config_dir, run_cli
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="say")
     def main(cfg: DictConfig) -> None:

@@ -36,7 +36,6 @@ from avatarlab.errors import UserInputError
 
 SUBJECT_FORMAT_VERSION = 1
 MASK_FACE, MASK_MOUTH, MASK_PERSON = 1, 2, 4
-MEL_PER_FRAME = 4  # 100 Hz mel rows per 25 fps video frame
 
 
 @dataclass

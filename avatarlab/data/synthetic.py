@@ -24,7 +24,7 @@ from scipy.spatial import Delaunay
 from tqdm import tqdm
 
 from avatarlab.atomic import atomic_path, save_json
-from avatarlab.cli import checked
+from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.data import face_landmarks as fl
 from avatarlab.data.face_tracking import track_faces
 from avatarlab.data.head_pose import euler_to_matrix
@@ -76,18 +76,19 @@ TEETH = (225, 222, 212)
 
 @dataclass(frozen=True)
 class SyntheticParams:
-    """What the built-in subject is made of: seed, length, speech engine, and how the face moves."""
+    """What the built-in subject is made of: seed, length, speech engine, and how the face moves
+    (values: configs/synthetic.yaml)."""
 
-    seed: int = 0
-    seconds: float = 60.0
-    fps: float = 25.0
-    engine: str = "espeak-ng"
-    yaw_degrees: float = 9.0
-    pitch_degrees: float = 6.0
-    roll_degrees: float = 3.0
-    shift_pixels: float = 6.0
-    jaw_open: float = 0.11  # of the face height, at full loudness
-    sample_rate: int = 16000
+    seed: int
+    seconds: float
+    fps: float
+    engine: str
+    yaw_degrees: float
+    pitch_degrees: float
+    roll_degrees: float
+    shift_pixels: float
+    jaw_open: float  # of the face height, at full loudness
+    sample_rate: int
 
 
 def speech_track(params: SyntheticParams, rng: np.random.Generator) -> tuple[np.ndarray, list[dict[str, float | str]]]:
@@ -257,7 +258,7 @@ def source_landmarks(image: np.ndarray) -> np.ndarray:
     return tracks.landmarks[0]
 
 
-def generate(out_dir: str | Path, params: SyntheticParams = SyntheticParams()) -> Path:
+def generate(out_dir: str | Path, params: SyntheticParams) -> Path:
     """Write video.mp4, audio.wav, ground_truth.npz and transcript.json to `out_dir`; skip if up to date."""
     from skimage import data as skdata
 
@@ -330,8 +331,6 @@ def _main() -> None:
     import hydra
     from hydra.utils import instantiate
     from omegaconf import DictConfig
-
-    from avatarlab.cli import config_dir, run_cli
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="synthetic")
     def main(cfg: DictConfig) -> None:

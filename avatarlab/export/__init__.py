@@ -1,5 +1,3 @@
-"""Runtime bundles: self-describing model directories that the live loop loads."""
-
-from avatarlab.export.bundle import BUNDLE_FORMAT_VERSION, Bundle, BundleError, read_bundle, write_bundle
-
-__all__ = ["BUNDLE_FORMAT_VERSION", "Bundle", "BundleError", "read_bundle", "write_bundle"]
+"""Training runs -> runtime bundles: `python -m avatarlab.export run=RUN_DIR out=DIR` dispatches to the
+exporter of the run's model kind (avatar.py, turn.py); bundle.py writes the directory that
+avatarlab.runtime.bundle reads."""

@@ -1,23 +1,22 @@
-"""Export a trained avatar run to a runtime bundle (kind "avatar"), and load it back without Lightning."""
+"""Export a trained avatar run to a runtime bundle (kind "avatar"); avatarlab.runtime.avatar loads it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import cv2
 import numpy as np
 
-from avatarlab.export.bundle import BundleError, read_bundle, write_bundle
+from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
+from avatarlab.export.bundle import write_bundle
 from avatarlab.export.run_checkpoint import find_checkpoint
-
-if TYPE_CHECKING:
-    from avatarlab.avatar.model import AvatarModel
+from avatarlab.runtime.avatar import AVATAR_BUNDLE_KIND
 
 log = logging.getLogger(__name__)
-
-KIND = "avatar"
 
 
 def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float | None = None) -> Path:
@@ -25,14 +24,10 @@ def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float 
 
     `occupancy_threshold` re-derives the occupancy grid with another opacity threshold before export
     (a sharper grid renders faster); the bundle records it."""
-    import cv2
-
-    from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
-
     run = Path(run_dir)
     checkpoint_path = find_checkpoint(run, "avatar_quickstart")
     checkpoint = load_checkpoint(checkpoint_path)
-    model = model_from_checkpoint(checkpoint)
+    model = model_from_checkpoint(checkpoint, "cpu")
     model_args = dict(checkpoint["avatar_model_args"])
     if occupancy_threshold is not None:
         model.set_occupancy_threshold(float(occupancy_threshold))
@@ -65,49 +60,19 @@ def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float 
     }
     metrics = run / "eval" / "metrics.json"
     if metrics.is_file():
-        import json
-
         metadata["metrics"] = json.loads(metrics.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         plate = Path(tmp) / "background.png"
         image = (model.background.numpy() * 255.0).round().astype(np.uint8)
         cv2.imwrite(str(plate), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         path = write_bundle(
-            out, KIND, model.state_dict(), config, feature_spec, metadata, assets={"background.png": plate}
+            out,
+            AVATAR_BUNDLE_KIND,
+            model.state_dict(),
+            config,
+            feature_spec,
+            metadata,
+            assets={"background.png": plate},
         )
     log.info("exported %s (step %d) -> %s", checkpoint_path, metadata["global_step"], path)
     return path
-
-
-def load_avatar_bundle(path: str | Path) -> AvatarModel:
-    """Rebuild the AvatarModel of an avatar bundle (validated: version, kind, hashes, shapes)."""
-    from avatarlab.avatar.model import AvatarModel
-    from avatarlab.avatar.spec import AvatarSpec
-
-    bundle = read_bundle(path, kind=KIND)
-    config = bundle.config
-    try:
-        spec = AvatarSpec.from_dict(config["spec"])
-        model = AvatarModel(spec, int(config["track_frames"]), **config["model_args"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise BundleError(
-            f"{path}: the manifest's avatar config is not usable ({error})",
-            "re-export the bundle with this version of avatarlab",
-        ) from error
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(bundle.tensors))
-    unexpected = sorted(set(bundle.tensors) - set(expected))
-    if missing or unexpected:
-        raise BundleError(
-            f"{path}: weights do not fit the avatar (missing {missing[:5]}, unexpected {unexpected[:5]})",
-            "re-export the bundle",
-        )
-    for name, tensor in bundle.tensors.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise BundleError(
-                f"{path}: tensor {name} has shape {tuple(tensor.shape)},"
-                f" the avatar needs {tuple(expected[name].shape)}",
-                "re-export the bundle",
-            )
-    model.load_state_dict(bundle.tensors, strict=True)
-    return model.eval()

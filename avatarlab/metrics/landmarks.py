@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from avatarlab.data import face_landmarks as fl
+from avatarlab.data.face_tracking import track_faces
 
 MOUTH = fl.LIPS  # the 40 lip landmarks
 
@@ -18,7 +19,6 @@ def track_frames(frames: Iterable[np.ndarray], upscale_to: int = 256) -> tuple[n
     Small frames are upscaled before FaceMesh (it finds faces more reliably at 256 px) and the
     landmarks scaled back.
     """
-    from avatarlab.data.face_tracking import track_faces
 
     frames = list(frames)
     if not frames:

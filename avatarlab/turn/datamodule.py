@@ -58,7 +58,7 @@ class RandomBatches(IterableDataset):
 class TurnDataModule(L.LightningDataModule):
     """Feature tables of a generated corpus folder (train.jsonl, val.jsonl, audio/), cached under cache/.
 
-    Args:
+    Args (values: configs/data/turn_corpus.yaml):
         corpus_dir: the folder `python -m avatarlab.turn.corpus` wrote.
         tail_s: ticks kept after the turn's end (the end head's positives).
         word_delay_s: how long after a word ends it is known (ASR latency; 0 = at its end).
@@ -70,18 +70,18 @@ class TurnDataModule(L.LightningDataModule):
     def __init__(
         self,
         corpus_dir: str,
-        train_file: str = "train.jsonl",
-        val_file: str = "val.jsonl",
-        batch_size: int = 512,
-        val_samples: int = 40000,
-        val_batch_size: int = 4096,
-        tail_s: float = 1.5,
-        word_delay_s: float = 0.0,
-        p_same_ref: float = 0.4,
-        window_words: int = 24,
-        quantize_embedder: bool = True,
-        seed: int = 0,
-        pause_focus: float = 0.0,
+        train_file: str,
+        val_file: str,
+        batch_size: int,
+        val_samples: int,
+        val_batch_size: int,
+        tail_s: float,
+        word_delay_s: float,
+        p_same_ref: float,
+        window_words: int,
+        quantize_embedder: bool,
+        seed: int,
+        pause_focus: float,
     ) -> None:
         super().__init__()
         self.corpus_dir = Path(corpus_dir)

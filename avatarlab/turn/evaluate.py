@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from avatarlab.atomic import atomic_path, save_json
 from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
-from avatarlab.export.bundle import read_bundle
-from avatarlab.turn.embed import torch_threads
+from avatarlab.runtime.bundle import read_bundle
+from avatarlab.runtime.response_policy import ExactReusePolicy, ResponsePolicy, SilencePolicy
+from avatarlab.runtime.turn_predictor import TURN_BUNDLE_KIND, TurnPredictor
 from avatarlab.turn.format import read_corpus
-from avatarlab.turn.policy import ExactReusePolicy, ResponsePolicy, SilencePolicy
-from avatarlab.turn.predictor import TURN_BUNDLE_KIND, TurnPredictor
 from avatarlab.turn.replay import Trace, replay
 from avatarlab.turn.report import latency_histogram, summarize, table
 from avatarlab.turn.tables import load_turn_audio, make_embedding_cache
@@ -38,7 +38,6 @@ def evaluate(
     word_delay_s: float = 0.0,
     llm_first_words_s: float = 0.3,
     limit: int | None = None,
-    threads: int = 1,
     streaming: bool = False,
 ) -> dict[str, Any]:
     """Replay the corpus; return and write the figures of the predictor's policy and both baselines.
@@ -55,27 +54,24 @@ def evaluate(
             "add audio paths, or transcribe recordings with avatarlab.turn.transcribe",
         )
     started = time.perf_counter()
-    with torch_threads(threads):
-        probe = TurnPredictor.from_bundle(
-            bundle, embed=lambda text: None
-        )  # validates the bundle before the embedder loads
-        cache = make_embedding_cache(corpus.parent, probe.spec)
-        predictor = TurnPredictor(probe.model, probe.spec, cache)
-        policy = {**read_bundle(bundle, kind=TURN_BUNDLE_KIND).config.get("policy", {}), **(policy or {})}
-        try:
-            policies = [ResponsePolicy(**policy), ExactReusePolicy(**policy), SilencePolicy(silence_timeout_s)]
-        except (TypeError, ValueError) as e:
-            raise UserInputError(
-                f"bad policy thresholds {policy}: {e}", "see configs/model/turn.yaml for the names and ranges"
-            ) from e
-        traces: list[Trace] = []
-        for i, turn in enumerate(turns, 1):
-            audio = load_turn_audio(turn, predictor.spec.prosody.sample_rate)
-            traces.append(replay(turn, audio, predictor, policies, tail_s, word_delay_s, streaming))
-            if i % 100 == 0:
-                log.info("replayed %d/%d turns (%.0f s)", i, len(turns), time.perf_counter() - started)
-                cache.save()
-        cache.save()
+    probe = TurnPredictor.from_bundle(bundle, embed=lambda text: None)  # validates the bundle before the embedder loads
+    cache = make_embedding_cache(corpus.parent, probe.spec)
+    predictor = TurnPredictor(probe.model, probe.spec, cache)
+    policy = {**read_bundle(bundle, kind=TURN_BUNDLE_KIND).config.get("policy", {}), **(policy or {})}
+    try:
+        policies = [ResponsePolicy(**policy), ExactReusePolicy(**policy), SilencePolicy(silence_timeout_s)]
+    except (TypeError, ValueError) as e:
+        raise UserInputError(
+            f"bad policy thresholds {policy}: {e}", "see configs/model/turn.yaml for the names and ranges"
+        ) from e
+    traces: list[Trace] = []
+    for i, turn in enumerate(turns, 1):
+        audio = load_turn_audio(turn, predictor.spec.prosody.sample_rate)
+        traces.append(replay(turn, audio, predictor, policies, tail_s, word_delay_s, streaming))
+        if i % 100 == 0:
+            log.info("replayed %d/%d turns (%.0f s)", i, len(turns), time.perf_counter() - started)
+            cache.save()
+    cache.save()
     rows = [
         summarize(traces, "predictor", llm_first_words_s),
         summarize(traces, "exact_reuse", llm_first_words_s),
@@ -132,8 +128,10 @@ def _write_turns(path: Path, traces: list[Trace]) -> None:
 def main(cfg: DictConfig) -> None:
     chosen = OmegaConf.to_container(cfg.policy, resolve=True) or {}
     policy = {k: v for k, v in chosen.items() if v is not None}  # type: ignore[union-attr]
-    run_cli(
-        lambda: evaluate(
+
+    def action() -> dict[str, Any]:
+        torch.set_num_threads(checked("threads", cfg.threads, int, minimum=1))  # one is fastest for this model
+        return evaluate(
             cfg.bundle,
             cfg.corpus,
             cfg.out,
@@ -143,10 +141,10 @@ def main(cfg: DictConfig) -> None:
             checked("word_delay_s", cfg.word_delay_s, float, minimum=0.0),
             checked("llm_first_words_s", cfg.llm_first_words_s, float, minimum=0.0),
             checked("limit", cfg.limit, int, minimum=1),
-            checked("threads", cfg.threads, int, minimum=1),
             bool(cfg.streaming),
         )
-    )
+
+    run_cli(action)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import median_filter
 
+from avatarlab.spec.stream import TICK_RATE
 from avatarlab.turn.format import Word
 from avatarlab.turn.lexical import N_CATEGORIES, N_LATE, categories, syllables
 from avatarlab.turn.prosody import FrameTrack, ProsodySpec
 
 FEATURE_VERSION = 5
-FRAME_RATE = 100  # frames (and replay ticks) per second
 
 WORD_NAMES = (
     (
@@ -94,12 +94,12 @@ class FeatureSpec:
 
 def frames_through(t: float) -> int:
     """How many frames have ended by time t (frame k ends at (k+1)/100 s)."""
-    return int(np.floor(t * FRAME_RATE + 1e-6))
+    return int(np.floor(t * TICK_RATE + 1e-6))
 
 
 def arrival_step(end: float, delay_s: float = 0.0) -> int:
     """The first 10 ms tick at which a word that ends at `end` is known."""
-    return int(np.ceil((end + delay_s) * FRAME_RATE - 1e-6))
+    return int(np.ceil((end + delay_s) * TICK_RATE - 1e-6))
 
 
 def _slope(y: np.ndarray, x: np.ndarray) -> float:
@@ -134,7 +134,7 @@ def word_features(track: FrameTrack, words: Sequence[Word], tokens: Sequence[str
         count = float(track.semitone_count[end_frame])
         speaker = float(track.semitone_sum[end_frame]) / count if count > 0 else 0.0
         voiced = track.voiced[first:last]
-        times = np.arange(first, last, dtype=np.float64) / FRAME_RATE
+        times = np.arange(first, last, dtype=np.float64) / TICK_RATE
         if voiced.sum() >= 3:
             # semitones of the voiced frames: drop YIN's octave slips (far from the word's median), smooth
             raw = track.semitone[first:last][voiced].astype(np.float64)
@@ -251,14 +251,14 @@ def tick_features(track: FrameTrack, steps: np.ndarray, last_word_end: np.ndarra
     last_word_end: the end of the newest known word at each tick (NaN: none yet).
     """
     steps = np.asarray(steps, np.int64)
-    t = steps / FRAME_RATE
+    t = steps / TICK_RATE
     n = np.clip(steps, 0, track.n)  # frames available at each tick
     idx = np.maximum(n - 1, 0)
     has = n > 0
     pause = np.where(np.isnan(last_word_end), t, t - np.nan_to_num(last_word_end))
     pause = np.clip(pause, 0.0, MAX_PAUSE_S)
     last_speech = np.where(has, track.last_speech[idx] if track.n else -1, -1)
-    silence = np.where(last_speech >= 0, n - (last_speech + 1), n) / FRAME_RATE
+    silence = np.where(last_speech >= 0, n - (last_speech + 1), n) / TICK_RATE
     silence = np.clip(silence, 0.0, MAX_PAUSE_S)
 
     def window_mean(cum: np.ndarray, width: int) -> np.ndarray:

@@ -15,20 +15,23 @@ from torch import nn
 from avatarlab.turn.features import CONT_DIM, PAIR_DIM, TICK_DIM, WORD_DIM
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TurnModelConfig:
-    emb_dim: int = 384
+    """The turn model's sizes: the input widths follow from the features; the rest is configs/model/turn.yaml's
+    `net` node."""
+
+    emb_dim: int = 384  # the sentence embedder's width
     word_dim: int = WORD_DIM
     tick_dim: int = TICK_DIM
     pair_dim: int = PAIR_DIM
     cont_dim: int = CONT_DIM
-    emb_proj: int = 64
-    cont_proj: int = 32
-    hidden: int = 128
-    dropout: float = 0.1
-    emb_dropout: float = 0.0  # training only: share of samples whose prefix embeddings are hidden (stability head)
-    end_emb_dropout: float = 0.0  # the same for the end head
-    end_embedding: bool = True  # False: the end head reads prosody and lexical cues only
+    emb_proj: int
+    cont_proj: int
+    hidden: int
+    dropout: float
+    emb_dropout: float  # training only: share of samples whose prefix embeddings are hidden (stability head)
+    end_emb_dropout: float  # the same for the end head
+    end_embedding: bool  # False: the end head reads prosody and lexical cues only
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -49,9 +52,9 @@ def _mlp(d_in: int, hidden: int, dropout: float) -> nn.Sequential:
 class TurnModel(nn.Module):
     """(cur_emb, ref_emb, word, tick, pair, cont) -> (end_logit, stable_logit), each [B]."""
 
-    def __init__(self, config: TurnModelConfig | None = None) -> None:
+    def __init__(self, config: TurnModelConfig) -> None:
         super().__init__()
-        c = config or TurnModelConfig()
+        c = config
         self.config = c
         self.proj = nn.Sequential(nn.Linear(c.emb_dim, c.emb_proj), nn.LayerNorm(c.emb_proj))
         self.end_head = _mlp((c.emb_proj if c.end_embedding else 0) + c.word_dim + c.tick_dim, c.hidden, c.dropout)

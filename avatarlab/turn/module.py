@@ -10,8 +10,8 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
 
+from avatarlab.config_args import constructor_args, plain
 from avatarlab.turn.metrics import roc_auc
 from avatarlab.turn.model import TurnModel, TurnModelConfig
 
@@ -20,7 +20,7 @@ class TurnLitModule(L.LightningModule):
     """Trains TurnModel; the checkpoint carries the model arguments and the data's feature spec.
 
     Args:
-        net: TurnModelConfig fields (emb_proj, hidden, dropout).
+        net: TurnModelConfig's fields (configs/model/turn.yaml), checked here.
         stable_weight: weight of the stability loss against the end loss.
         end_pos_weight: weight of the end head's positive ticks.
         policy: the response policy's thresholds, carried into the exported bundle.
@@ -29,33 +29,30 @@ class TurnLitModule(L.LightningModule):
 
     def __init__(
         self,
-        net: Mapping[str, Any] | None = None,
-        lr: float = 2e-3,
-        weight_decay: float = 1e-3,
-        warmup_steps: int = 100,
-        stable_weight: float = 1.0,
-        end_pos_weight: float = 1.0,
-        policy: Mapping[str, Any] | None = None,
-        threads: int | None = 1,
+        net: Mapping[str, Any],
+        lr: float,
+        weight_decay: float,
+        warmup_steps: int,
+        stable_weight: float,
+        end_pos_weight: float,
+        policy: Mapping[str, Any],
+        threads: int | None,
     ) -> None:
         super().__init__()
-        if isinstance(net, DictConfig):
-            net = OmegaConf.to_container(net, resolve=True)  # type: ignore[assignment]
-        if isinstance(policy, DictConfig):
-            policy = OmegaConf.to_container(policy, resolve=True)  # type: ignore[assignment]
+        net_args = constructor_args(net, TurnModelConfig, label="model.net")
         self.save_hyperparameters(
             {
-                "net": dict(net or {}),
+                "net": net_args,
                 "lr": lr,
                 "weight_decay": weight_decay,
                 "warmup_steps": warmup_steps,
                 "stable_weight": stable_weight,
                 "end_pos_weight": end_pos_weight,
-                "policy": dict(policy or {}),
+                "policy": plain(policy),
                 "threads": threads,
             }
         )
-        self.model = TurnModel(TurnModelConfig(**dict(net or {})))
+        self.model = TurnModel(TurnModelConfig(**net_args))
         self.feature_spec: dict[str, Any] | None = None
         self._val: list[tuple[np.ndarray, ...]] = []
 

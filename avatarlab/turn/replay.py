@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avatarlab.turn.features import FRAME_RATE, arrival_step, tick_features
+from avatarlab.runtime.response_policy import Action, Policy
+from avatarlab.runtime.turn_predictor import Prediction, TurnPredictor
+from avatarlab.spec.stream import TICK_RATE
+from avatarlab.turn.features import arrival_step, tick_features
 from avatarlab.turn.format import Turn
-from avatarlab.turn.policy import Action, Policy
-from avatarlab.turn.predictor import Prediction, TurnPredictor
 from avatarlab.turn.prosody import FrameTrack
 
 
@@ -103,7 +104,7 @@ def replay(
     """
     hop = predictor.spec.prosody.hop
     arrivals = np.array([arrival_step(w.end, word_delay_s) for w in turn.words])
-    last = min(arrival_step(turn.end, word_delay_s) + int(round(tail_s * FRAME_RATE)), len(audio) // hop)
+    last = min(arrival_step(turn.end, word_delay_s) + int(round(tail_s * TICK_RATE)), len(audio) // hop)
     rec = _Recorder(turn, policies)
     if streaming:
         predictor.reset()
@@ -114,7 +115,7 @@ def replay(
                 w = turn.words[next_word]
                 predictor.push_word(w.word, w.start, w.end)
                 next_word += 1
-            rec.tick(predictor.update(step / FRAME_RATE, references=[p.draft for p in policies]))
+            rec.tick(predictor.update(step / TICK_RATE, references=[p.draft for p in policies]))
         return rec.trace()
 
     predictor.reset(track=FrameTrack.from_audio(audio[: last * hop], predictor.spec.prosody))
@@ -134,14 +135,14 @@ def replay(
         preds = []
         for policy in policies:
             if k == 0:
-                preds.append(Prediction(step / FRAME_RATE, 0, 0.0, 0.0, 0, float(tick[i, 2]), float(tick[i, 0])))
+                preds.append(Prediction(step / TICK_RATE, 0, 0.0, 0.0, 0, float(tick[i, 2]), float(tick[i, 0])))
                 continue
             r = min(max(1, policy.draft), k) if policy.draft is not None else k
             if (r, k) not in stable:
                 stable[(r, k)] = predictor.stable_probability(r, k)
             preds.append(
                 Prediction(
-                    step / FRAME_RATE, k, float(p_end[i]), stable[(r, k)], r, float(tick[i, 2]), float(tick[i, 0])
+                    step / TICK_RATE, k, float(p_end[i]), stable[(r, k)], r, float(tick[i, 2]), float(tick[i, 0])
                 )
             )
         rec.tick(preds)

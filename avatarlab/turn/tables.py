@@ -19,9 +19,10 @@ import soundfile as sf
 from avatarlab.atomic import atomic_path
 from avatarlab.errors import UserInputError
 from avatarlab.hashing import sha256_file
+from avatarlab.spec.stream import TICK_RATE
+from avatarlab.turn import embed, features, lexical, prosody
 from avatarlab.turn.embed import EmbeddingCache, PrefixEmbedder, WordPieceVectors, prefix_text
 from avatarlab.turn.features import (
-    FRAME_RATE,
     TICK_DIM,
     WORD_DIM,
     FeatureSpec,
@@ -131,7 +132,6 @@ class TurnTables:
 
 def _feature_code() -> str:
     """sha256 of the modules that compute features: a code change invalidates cached tables."""
-    from avatarlab.turn import embed, features, lexical, prosody
 
     return hashlib.sha256(
         b"".join(Path(m.__file__).read_bytes() for m in (embed, features, lexical, prosody))
@@ -210,7 +210,7 @@ def build_tables(
         arrivals = np.array([arrival_step(w.end, word_delay_s) for w in turn.words])
         first, last = (
             int(arrivals[0]),
-            min(int(arrival_step(turn.end, word_delay_s) + round(tail_s * FRAME_RATE)), track.n),
+            min(int(arrival_step(turn.end, word_delay_s) + round(tail_s * TICK_RATE)), track.n),
         )
         steps = np.arange(first, last + 1)
         k = np.searchsorted(arrivals, steps, side="right")  # words known at each tick

@@ -17,12 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def prepared_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from avatarlab.data.prepare import PrepareParams, prepare_subject
-    from avatarlab.data.synthetic import SyntheticParams, generate
+    from avatarlab.config_args import from_config
+    from avatarlab.data.prepare import prepare_subject
+    from avatarlab.data.synthetic import generate
 
-    clip = generate(tmp_path_factory.mktemp("synthetic") / "clip", SyntheticParams(seed=5, seconds=3.0))
+    clip = generate(tmp_path_factory.mktemp("synthetic") / "clip", from_config("synthetic.yaml", "params", seed=5, seconds=3.0))
     return prepare_subject(
-        clip / "video.mp4", tmp_path_factory.mktemp("prepared") / "clip", "clip", PrepareParams(size=64)
+        clip / "video.mp4", tmp_path_factory.mktemp("prepared") / "clip", "clip", from_config("prepare.yaml", "params", size=64)
     )
 
 

@@ -8,25 +8,25 @@ import numpy as np
 import pytest
 import torch
 
-from avatarlab.avatar.datamodule import AvatarDataModule
 from avatarlab.avatar.encodings import make_encoding
 from avatarlab.avatar.fields import HeadField, TorsoField
 from avatarlab.avatar.model import AvatarModel
 from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
 from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box
 from avatarlab.avatar.rendering import composite, volume_render
+from avatarlab.config_args import config_args, from_config
 
 GRID = {"num_levels": 4, "features_per_level": 2, "log2_hashmap_size": 10, "base_resolution": 4, "max_resolution": 32}
 
 
 @pytest.fixture()
 def model(tiny_subject: Path) -> AvatarModel:
-    dm = AvatarDataModule(str(tiny_subject))
+    dm = from_config("data/avatar_subject.yaml", subject_dir=str(tiny_subject))
     dm.setup()
     info = dm.subject_info()
-    m = AvatarModel(
-        info["spec"],
-        len(info["poses"]),
+    args = config_args(
+        "model/avatar_field.yaml",
+        "model",
         encoding=GRID,
         torso_encoding=GRID,
         backend="torch",
@@ -34,6 +34,7 @@ def model(tiny_subject: Path) -> AvatarModel:
         candidates=32,
         render_samples=8,
     )
+    m = AvatarModel(info["spec"], len(info["poses"]), device="cpu", **args)
     m.set_subject(info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"])
     return m.eval()
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from avatarlab.data.head_pose import relative_pose_errors, rotation_angle_degrees
-from avatarlab.data.prepare import OUTPUTS, PrepareParams, prepare_subject
+from avatarlab.config_args import from_config
+from avatarlab.data.prepare import OUTPUTS, prepare_subject
 from avatarlab.data.subject import MASK_FACE, MASK_MOUTH, MASK_PERSON, Subject
 from avatarlab.errors import UserInputError
 
@@ -70,13 +71,13 @@ def test_mouth_opening_tracks_ground_truth(prepared_clip: Path, synthetic_clip: 
 
 def test_rerun_does_nothing(prepared_clip: Path, synthetic_clip: Path) -> None:
     stamps = {name: (prepared_clip / name).stat().st_mtime_ns for name in OUTPUTS + ["manifest.json"]}
-    prepare_subject(synthetic_clip / "video.mp4", prepared_clip, "clip", PrepareParams(size=128))
+    prepare_subject(synthetic_clip / "video.mp4", prepared_clip, "clip", from_config("prepare.yaml", "params", size=128))
     assert stamps == {name: (prepared_clip / name).stat().st_mtime_ns for name in OUTPUTS + ["manifest.json"]}
 
 
 def test_other_parameters_need_force(prepared_clip: Path, synthetic_clip: Path) -> None:
     with pytest.raises(UserInputError, match="force=true"):
-        prepare_subject(synthetic_clip / "video.mp4", prepared_clip, "clip", PrepareParams(size=96))
+        prepare_subject(synthetic_clip / "video.mp4", prepared_clip, "clip", from_config("prepare.yaml", "params", size=96))
 
 
 @pytest.mark.slow
@@ -145,22 +146,22 @@ def _astronaut(size: int = 256) -> np.ndarray:
 
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="does not exist"):
-        prepare_subject(tmp_path / "nope.mp4", tmp_path / "out", "x")
+        prepare_subject(tmp_path / "nope.mp4", tmp_path / "out", "x", from_config("prepare.yaml", "params"))
 
 
 def test_not_a_video(tmp_path: Path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n")
     with pytest.raises(UserInputError, match="not a video"):
-        prepare_subject(text, tmp_path / "out", "x")
+        prepare_subject(text, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
 def test_video_without_audio_needs_flag(tmp_path: Path) -> None:
     video = _write_video(tmp_path / "silent.mp4", [_astronaut()] * 60, audio=False)
     with pytest.raises(UserInputError, match="no audio track"):
-        prepare_subject(video, tmp_path / "out", "x")
-    out = prepare_subject(video, tmp_path / "out", "x", PrepareParams(size=64, allow_no_audio=True))
+        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
+    out = prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params", size=64, allow_no_audio=True))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["input"]["has_audio"] is False
 
@@ -171,7 +172,7 @@ def test_no_face(tmp_path: Path) -> None:
         tmp_path / "noface.mp4", [rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(60)]
     )
     with pytest.raises(UserInputError, match="face was found in only"):
-        prepare_subject(video, tmp_path / "out", "x")
+        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
@@ -182,20 +183,20 @@ def test_several_faces(tmp_path: Path) -> None:
     pair = np.concatenate([face, face], axis=1)
     video = _write_video(tmp_path / "two.mp4", [pair] * 60)
     with pytest.raises(UserInputError, match="several faces"):
-        prepare_subject(video, tmp_path / "out", "x")
+        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
 
 
 def test_too_short(tmp_path: Path) -> None:
     video = _write_video(tmp_path / "short.mp4", [_astronaut()] * 25)
     with pytest.raises(UserInputError, match="shorter than the minimum"):
-        prepare_subject(video, tmp_path / "out", "x")
+        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
 
 
 def test_unwritable_output(tmp_path: Path, synthetic_clip: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(UserInputError, match="cannot write to the output folder"):
-        prepare_subject(synthetic_clip / "video.mp4", blocker / "subject", "x")
+        prepare_subject(synthetic_clip / "video.mp4", blocker / "subject", "x", from_config("prepare.yaml", "params"))
 
 
 def test_command_line_reports_bad_input(tmp_path: Path) -> None:
@@ -224,7 +225,7 @@ def test_command_line_reports_bad_input(tmp_path: Path) -> None:
 
 @pytest.mark.shared_data
 def test_real_face(shared_data: Path, tmp_path: Path) -> None:
-    out = prepare_subject(shared_data / "hdtf_katie_8s.mp4", tmp_path / "katie", "katie", PrepareParams(size=128))
+    out = prepare_subject(shared_data / "hdtf_katie_8s.mp4", tmp_path / "katie", "katie", from_config("prepare.yaml", "params", size=128))
     subject = Subject.open(out)
     detected = np.load(out / "detected.npy")
     assert detected.mean() >= 0.95

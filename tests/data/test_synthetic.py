@@ -5,13 +5,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from avatarlab.data.synthetic import SyntheticParams, generate, mouth_track
+from avatarlab.config_args import from_config
+from avatarlab.data.synthetic import generate, mouth_track
 
 
 def test_generator_is_deterministic(tmp_path: Path) -> None:
-    a = generate(tmp_path / "a", SyntheticParams(seed=7, seconds=2.0))
-    b = generate(tmp_path / "b", SyntheticParams(seed=7, seconds=2.0))
-    c = generate(tmp_path / "c", SyntheticParams(seed=8, seconds=2.0))
+    a = generate(tmp_path / "a", from_config("synthetic.yaml", "params", seed=7, seconds=2.0))
+    b = generate(tmp_path / "b", from_config("synthetic.yaml", "params", seed=7, seconds=2.0))
+    c = generate(tmp_path / "c", from_config("synthetic.yaml", "params", seed=8, seconds=2.0))
     truth_a, truth_b, truth_c = (np.load(p / "ground_truth.npz") for p in (a, b, c))
     for key in truth_a.files:
         np.testing.assert_array_equal(truth_a[key], truth_b[key])
@@ -20,9 +21,9 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_rerun_is_skipped(tmp_path: Path) -> None:
-    out = generate(tmp_path / "a", SyntheticParams(seed=1, seconds=2.0))
+    out = generate(tmp_path / "a", from_config("synthetic.yaml", "params", seed=1, seconds=2.0))
     before = (out / "video.mp4").stat().st_mtime_ns
-    generate(tmp_path / "a", SyntheticParams(seed=1, seconds=2.0))
+    generate(tmp_path / "a", from_config("synthetic.yaml", "params", seed=1, seconds=2.0))
     assert (out / "video.mp4").stat().st_mtime_ns == before
 
 

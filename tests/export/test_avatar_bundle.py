@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from avatarlab.avatar.config_testing import tiny_train_config
-from avatarlab.avatar.runtime import Avatar
 from avatarlab.export import BundleError
 from avatarlab.export.__main__ import export
 from avatarlab.export.avatar import load_avatar_bundle
+from avatarlab.runtime.avatar import Avatar
 from avatarlab.training import train
 
 REPO = Path(__file__).resolve().parents[2]

@@ -68,6 +68,6 @@ def tiny_run(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from avatarlab.turn.export import export_run
+    from avatarlab.export.turn import export_run
 
     return export_run(tiny_run, tmp_path_factory.mktemp("turn_bundle") / "turn_tiny")

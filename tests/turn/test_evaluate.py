@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avatarlab.runtime.response_policy import ExactReusePolicy, ResponsePolicy, SilencePolicy
+from avatarlab.runtime.turn_predictor import TurnPredictor
 from avatarlab.turn.embed import torch_threads
 from avatarlab.turn.evaluate import evaluate
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.metrics import f1, roc_auc
-from avatarlab.turn.policy import ExactReusePolicy, ResponsePolicy, SilencePolicy
-from avatarlab.turn.predictor import TurnPredictor
 from avatarlab.turn.replay import replay
 from avatarlab.turn.tables import load_turn_audio, make_embedding_cache
 

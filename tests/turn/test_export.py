@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from avatarlab.export.bundle import BundleError, read_bundle
-from avatarlab.turn.datamodule import TurnDataModule
-from avatarlab.turn.export import export_run
+from avatarlab.config_args import from_config
+from avatarlab.export.turn import export_run
+from avatarlab.runtime.bundle import BundleError, read_bundle
+from avatarlab.runtime.turn_predictor import TurnPredictor
 from avatarlab.turn.module import TurnLitModule
-from avatarlab.turn.predictor import TurnPredictor
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_bundle_holds_everything_the_runtime_needs(tiny_bundle: Path) -> None:
 def test_bundle_model_equals_the_trained_module(tiny_run: Path, tiny_bundle: Path, tiny_corpus: Path) -> None:
     module = TurnLitModule.load_from_checkpoint(tiny_run / "checkpoints" / "final.ckpt", map_location="cpu").eval()
     predictor = TurnPredictor.from_bundle(tiny_bundle, embed=lambda text: np.zeros(384, np.float32))
-    dm = TurnDataModule(str(tiny_corpus), val_samples=256)
+    dm = from_config("data/turn_corpus.yaml", corpus_dir=str(tiny_corpus), val_samples=256)
     dm.setup()
     batch = dm.val_dataloader().dataset[0]
     with torch.no_grad():

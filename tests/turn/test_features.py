@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from avatarlab.config_args import from_config
+from avatarlab.runtime.turn_predictor import TurnPredictor
 from avatarlab.turn.embed import PrefixEmbedder, prefix_text
 from avatarlab.turn.features import (
     CONT_DIM,
@@ -22,7 +24,6 @@ from avatarlab.turn.features import (
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.lexical import N_LATE, cumulative_late_cues, syllables
 from avatarlab.turn.model import TurnModel
-from avatarlab.turn.predictor import TurnPredictor
 from avatarlab.turn.prosody import FrameTrack
 from avatarlab.turn.tables import build_tables, load_turn_audio, make_embedding_cache, stability_labels
 
@@ -55,7 +56,7 @@ def test_shapes(tiny_corpus: Path, tables) -> None:  # type: ignore[no-untyped-d
         and batch["pair"].shape == (64, PAIR_DIM)
         and batch["cont"].shape == (64, CONT_DIM)
     )
-    end, stable = TurnModel()(
+    end, stable = TurnModel(from_config("model/turn.yaml", "net"))(
         *(torch.from_numpy(batch[n]) for n in ("cur_emb", "ref_emb", "word", "tick", "pair", "cont"))
     )
     assert end.shape == stable.shape == (64,)
@@ -66,7 +67,7 @@ def test_live_predictor_sees_the_table_features(tiny_corpus: Path, tables) -> No
     turn = read_corpus(tiny_corpus / "val.jsonl")[0]
     t_index = int(np.flatnonzero(tables.turn_ids == turn.id)[0])
     cache = make_embedding_cache(tiny_corpus, spec)
-    predictor = TurnPredictor(TurnModel(), spec, cache)
+    predictor = TurnPredictor(TurnModel(from_config("model/turn.yaml", "net")), spec, cache)
     audio = load_turn_audio(turn, 16000)
     arrivals = [arrival_step(w.end) for w in turn.words]
     rows = np.flatnonzero(tables.step_turn == t_index)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from avatarlab.turn.policy import Action, ExactReusePolicy, ResponsePolicy, SilencePolicy
-from avatarlab.turn.predictor import Prediction
+from avatarlab.runtime.response_policy import Action, ExactReusePolicy, ResponsePolicy, SilencePolicy
+from avatarlab.runtime.turn_predictor import Prediction
 
 
 def tick(t: float, words: int, p_end: float, p_stable: float, silence: float) -> Prediction:

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avatarlab.runtime.response_policy import ResponsePolicy
+from avatarlab.runtime.turn_predictor import TurnPredictor
 from avatarlab.turn.embed import torch_threads
 from avatarlab.turn.features import arrival_step
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.metrics import roc_auc
-from avatarlab.turn.policy import ResponsePolicy
-from avatarlab.turn.predictor import TurnPredictor
 from avatarlab.turn.replay import replay
 from avatarlab.turn.tables import load_turn_audio
 from avatarlab.turn.transcribe import transcribe

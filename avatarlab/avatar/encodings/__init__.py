@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from torch import nn
 
 from avatarlab.avatar.encodings.hashgrid import HashGrid
@@ -16,12 +17,12 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "tcnn")
 
 
-def resolve_backend(backend: str, device: str = "cpu") -> str:
+def resolve_backend(backend: str, device: torch.device | str = "cpu") -> str:
     """`auto` -> tcnn when tinycudann imports and the device is CUDA, torch otherwise."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown hash-grid backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
-        return "tcnn" if device.startswith("cuda") and tcnn_available() else "torch"
+        return "tcnn" if torch.device(device).type == "cuda" and tcnn_available() else "torch"
     if backend == "tcnn" and not tcnn_available():
         raise RuntimeError("backend=tcnn needs CUDA and the tinycudann module; use backend=torch or backend=auto")
     return backend
@@ -35,10 +36,14 @@ def hash_grid(
     base_resolution: int = 16,
     max_resolution: int = 512,
     backend: str = "auto",
-    device: str = "cpu",
+    device: torch.device | str = "cpu",
     seed: int | None = None,
 ) -> nn.Module:
-    """A d-dimensional multiresolution hash grid; the per-level scale spans base -> max resolution."""
+    """A d-dimensional multiresolution hash grid; the per-level scale spans base -> max resolution.
+
+    `device` is where the grid will run: with `backend="auto"` it picks tcnn on CUDA (when tinycudann
+    imports), the PyTorch grid otherwise. The grid is built on the CPU (tcnn's on CUDA); move it with `.to()`.
+    """
     layout = GridLayout(
         dims,
         num_levels,
@@ -52,7 +57,10 @@ def hash_grid(
 
 
 def make_encoding(kind: str = "hash3d", **grid: object) -> nn.Module:
-    """`hash3d`: one 3D hash grid; `hash2d`: one 2D grid; `triplane`: three 2D hash grids (same level settings)."""
+    """`hash3d`: one 3D hash grid; `hash2d`: one 2D grid; `triplane`: three 2D hash grids (same level settings).
+
+    `grid` holds hash_grid's settings, `backend` and `device` among them.
+    """
     if kind == "hash3d":
         return hash_grid(3, **grid)  # type: ignore[arg-type]
     if kind == "hash2d":

@@ -72,7 +72,7 @@ class HashGrid(nn.Module):
         if any(size & (size - 1) for size in hashed_sizes):
             raise ValueError("hashed levels need power-of-two tables")
         # dense strides per level (tcnn stops multiplying once the stride exceeds the table)
-        strides = torch.zeros(L, d, dtype=torch.int64)
+        strides = torch.zeros(L, d, dtype=torch.int64)  # device: module state (becomes buffers below)
         for level, (res, size) in enumerate(zip(layout.resolutions, layout.table_sizes)):
             stride = 1
             for dim in range(d):
@@ -82,9 +82,9 @@ class HashGrid(nn.Module):
                 stride = (stride * res) & UINT32
         corners = torch.tensor(
             [[(c >> dim) & 1 for dim in range(d)] for c in range(1 << d)], dtype=torch.int64
-        )  # [2^d, d]
+        )  # [2^d, d]; device: module state (becomes buffers below)
         primes32 = [p - (1 << 32) if p >= (1 << 31) else p for p in PRIMES[:d]]  # the same bits as int32
-        buffers = {
+        buffers = {  # device: module state (registered below, moved with the module)
             "scales": torch.from_numpy(layout.scales.copy()),  # [L] float32
             "strides32": strides.to(torch.int32),  # [L, d]
             "dense_corner_offsets": (strides[:, None, :] * corners[None])
@@ -120,7 +120,7 @@ class HashGrid(nn.Module):
         n = x.shape[0]
         one_minus = 1.0 - frac
         factors = [(one_minus[dim], frac[dim]) for dim in range(d)]  # per axis: weight of the lower, upper vertex
-        rows = torch.empty((L, n, 1 << d), dtype=torch.int32)
+        rows = torch.empty((L, n, 1 << d), dtype=torch.int32, device=x.device)
         dense_base = (
             sum(low[dim, :k] * self.strides32[:k, dim : dim + 1] for dim in range(d)) if k > 0 else None
         )  # [k, N]

@@ -2,8 +2,8 @@
 
 Loads from a turn bundle (no Lightning). A word's features and prefix embedding are computed once, at
 the first update after it arrives; every other update costs the tick features and one small forward.
-Run it with one torch thread (torch.set_num_threads(1)): its tensors are tiny, and extra threads only
-contend with the other stages for the cores (scripts/bench_turn.py measures it that way).
+Its tensors are tiny: the process that runs it is best set to one torch thread (the live loop's and
+scripts/bench_turn.py's entry points do), so that extra threads do not contend with the other stages.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avatarlab.export.bundle import BundleError, read_bundle
+from avatarlab.runtime.bundle import REEXPORT, BundleError, read_bundle
 from avatarlab.turn.embed import PrefixEmbedder, WordPieceVectors, prefix_text
 from avatarlab.turn.features import (
     CONT_DIM,
@@ -72,7 +72,7 @@ class TurnPredictor:
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise BundleError(
                 f"{path} does not fit this avatarlab's turn predictor ({e})",
-                "re-export the run with this version: python -m avatarlab.export run=RUN_DIR out=DIR",
+                REEXPORT,
             ) from e
         return cls(model, spec, embed or PrefixEmbedder(quantize=spec.quantize_embedder))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from avatarlab.turn.predictor import Prediction
+from avatarlab.runtime.turn_predictor import Prediction
 
 
 class Action(str, Enum):
