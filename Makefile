@@ -6,7 +6,7 @@ export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ demo: setup
 
 test: setup lint
 	$(PY) -m pytest
+
+# Lint and the tests not marked slow: under 3 minutes on 2 CPU cores.
+test-fast: setup lint
+	$(PY) -m pytest -m "not slow"
 
 lint: setup
 	$(PY) -m ruff check .

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +13,44 @@ from omegaconf.errors import MissingMandatoryValue
 
 from avatarlab.errors import UserInputError, exit_with
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+def _find_configs() -> Path:
+    """The installed package avatarlab.configs (the repository's configs/ in an editable install)."""
+    try:
+        return Path(str(resources.files("avatarlab.configs")))
+    except ModuleNotFoundError:
+        # An editable install made before configs/ became a package: the checkout still has it.
+        checkout = Path(__file__).resolve().parent.parent / "configs"
+        if (checkout / "train.yaml").is_file():
+            return checkout
+        raise ModuleNotFoundError(
+            "avatarlab.configs is not installed; reinstall avatarlab (`make setup` or `pip install .`)"
+        ) from None
+
+
+CONFIG_DIR = _find_configs()
 
 
 def config_dir() -> str:
-    """Absolute path of the repository's configs/ (hydra.main takes it as config_path)."""
+    """Absolute path of the configs (hydra.main takes it as config_path)."""
     return str(CONFIG_DIR)
+
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def checked_name(option: str, value: Any) -> str:
+    """`value` if it is a plain name (letters, digits, `.`, `_`, `-`; no slashes, no `..`), else a UserInputError.
+
+    Names become folder names under a project folder (datasets/NAME, logs/NAME/...); a path in a name would
+    write elsewhere."""
+    name = "" if value is None else str(value)
+    if not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise UserInputError(
+            f"{option}={name!r} is not a plain name",
+            f"pass {option}=NAME made of letters, digits, '.', '_' and '-' (no '/', no '..'), e.g. {option}=me_2",
+        )
+    return name
 
 
 def run_cli(action: Callable[[], Any]) -> Any:

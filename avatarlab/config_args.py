@@ -57,11 +57,13 @@ def constructor_args(
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     unknown = [] if takes_any else sorted(set(args) - set(params))
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in args]
-    if unknown or missing:
-        problems = [f"unknown keys {unknown}"] * bool(unknown) + [f"missing keys {missing}"] * bool(missing)
-        raise UserInputError(
-            f"{where}: {' and '.join(problems)} for {name}", f"set exactly these keys: {', '.join(params)}"
-        )
+    problems = []
+    if unknown:
+        problems.append(f"unknown keys {unknown}")
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if problems:
+        raise UserInputError(f"{where}: {' and '.join(problems)} for {name}", f"{name} takes {', '.join(params)}")
     return args
 
 

@@ -99,7 +99,7 @@ def evaluate(
     subject_path = subject_dir or OmegaConf.select(config, "data.subject_dir")
     if not subject_path:
         raise UserInputError(f"{run}/config.yaml names no subject", "pass subject_dir=PATH")
-    avatar = Avatar(model_from_checkpoint(load_checkpoint(find_checkpoint(run, "avatar_quickstart"))))
+    avatar = Avatar(model_from_checkpoint(load_checkpoint(find_checkpoint(run, "avatar_quickstart")), "cpu"))
     data = SubjectArrays(Subject.open(subject_path))
     if data.spec.size != avatar.spec.size or data.spec.num_keypoints != avatar.spec.num_keypoints:
         raise UserInputError(

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from avatarlab.atomic import atomic_path
+from avatarlab.cli import checked_name
 from avatarlab.errors import UserInputError, exit_with
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,24 @@ def build_callbacks(cfg: DictConfig | None) -> list[L.Callback]:
 def build_loggers(cfg: DictConfig | None) -> list[Any]:
     """Instantiate every logger of the logger group (train.py keeps wandb offline unless WANDB_MODE says otherwise)."""
     return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
+
+
+# Loggers whose name and version become folders under the run directory.
+FOLDER_LOGGERS = ("CSVLogger", "TensorBoardLogger")
+
+
+def check_names(cfg: DictConfig) -> None:
+    """The config's names that become folders must be plain names: task_name (logs/TASK_NAME/...) and the
+    file loggers' name and version."""
+    if "task_name" in cfg:
+        checked_name("task_name", cfg.task_name)
+    for key, node in (cfg.get("logger") or {}).items():
+        if node is None or str(node.get("_target_", "")).rsplit(".", 1)[-1] not in FOLDER_LOGGERS:
+            continue
+        for field in ("name", "version"):
+            value = node.get(field)
+            if isinstance(value, str) and value:
+                checked_name(f"logger.{key}.{field}", value)
 
 
 def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -46,9 +66,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return _train(cfg)
     except UserInputError as error:
         exit_with(error)
+    except InstantiationException as error:  # a bad config node: its class's own message, without the wrapper
+        if isinstance(error.__cause__, UserInputError):
+            exit_with(error.__cause__)
+        raise
 
 
 def _train(cfg: DictConfig) -> dict[str, float]:
+    check_names(cfg)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(output_dir / "config.yaml") as target:

@@ -90,7 +90,7 @@ def find_model(args: dict[str, str]) -> tuple[torch.nn.Module, str]:
                 "train one (`python train.py experiment=avatar_quickstart`) or pass bundle=DIR",
             )
         run = runs[-1]
-    return model_from_checkpoint(load_checkpoint(find_checkpoint(run, "avatar_quickstart"))), str(run)
+    return model_from_checkpoint(load_checkpoint(find_checkpoint(run, "avatar_quickstart")), "cpu"), str(run)
 
 
 def render_fps(  # type: ignore[no-untyped-def]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avatarlab.data.head_pose import relative_pose_errors
 from avatarlab.config_args import from_config
+from avatarlab.data.head_pose import relative_pose_errors
 from avatarlab.data.prepare import prepare_subject
 from avatarlab.data.synthetic import generate
 
@@ -31,14 +31,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.real.is_file():
-            prepare_subject(args.real, work / "warmup", "warmup", from_config("prepare.yaml", "params", size=64))  # numba and model caches
+            warmup = from_config("prepare.yaml", "params", size=64)
+            prepare_subject(args.real, work / "warmup", "warmup", warmup)  # numba and model caches
             start = time.perf_counter()
             prepare_subject(args.real, work / "real", "real", from_config("prepare.yaml", "params", size=256))
             print(f"prepare {args.real.name} at 256 px: {time.perf_counter() - start:.1f} s (bar: < 60 s)")
         else:
             print(f"real clip not found at {args.real}; skipped its timing")
         source = generate(work / "synthetic", from_config("synthetic.yaml", "params", seed=0, seconds=args.seconds))
-        subject = prepare_subject(source / "video.mp4", work / "synthetic_128", "synthetic", from_config("prepare.yaml", "params", size=128))
+        subject = prepare_subject(
+            source / "video.mp4", work / "synthetic_128", "synthetic", from_config("prepare.yaml", "params", size=128)
+        )
         truth = np.load(source / "ground_truth.npz")["rotation"].astype(np.float64)
         estimated = np.load(subject / "pose.npy")[:, :3, :3].astype(np.float64)
         errors = relative_pose_errors(estimated, truth)

@@ -38,7 +38,7 @@ export WANDB_MODE=${WANDB_MODE:-offline} HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 work=$(mktemp -d "${TMPDIR:-/tmp}/avatarlab_gpu_smoke.XXXXXX")
 subject=${1:-$work/subject}
 if [[ $# -eq 0 ]]; then
-    "$PY" -c "import sys; from avatarlab.avatar.testing import make_tiny_subject; make_tiny_subject(sys.argv[1], size=64, frames=55)" "$subject"
+    "$PY" -c "import sys; from tests.helpers.tiny_subject import make_tiny_subject; make_tiny_subject(sys.argv[1], size=64, frames=55)" "$subject"
 fi
 run=$work/run
 

@@ -1,4 +1,6 @@
-"""Shared fixtures: offline environment, the repository's shared recordings, tiny generated subjects."""
+"""Fixtures shared across folders: offline environment, the repository's shared recordings, a tiny subject.
+
+Fixtures one folder alone uses sit in that folder's conftest (tests/data, tests/turn)."""
 
 from __future__ import annotations
 
@@ -22,3 +24,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared recordings not found at {SHARED_DATA} (they sit beside the repository, not in it)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 33-frame, 32 px subject in the prepared format, drawn with numpy (no tracker)."""
+    from tests.helpers.tiny_subject import make_tiny_subject
+
+    return make_tiny_subject(tmp_path_factory.mktemp("avatar") / "tiny")

@@ -21,7 +21,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from avatarlab.avatar.encodings import TriPlane
-from avatarlab.avatar.testing import make_tiny_subject
 from avatarlab.cli import CONFIG_DIR
 from avatarlab.config_args import HYDRA_KEYS, locate, plain
 from avatarlab.errors import UserInputError
@@ -128,11 +127,6 @@ def test_the_duplicate_check_sees_a_python_default() -> None:
     assert python_defaults(Params) == python_defaults(build) == {"fps"}
 
 
-@pytest.fixture(scope="module")
-def subject_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_subject(tmp_path_factory.mktemp("configs") / "tiny")
-
-
 def _arguments(node: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in plain(node).items() if k not in HYDRA_KEYS}
 
@@ -203,9 +197,9 @@ def _check_turn_module(module: Any, cfg: DictConfig) -> None:
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_train_config_instantiates(experiment: str, tmp_path: Path, subject_dir: Path) -> None:
+def test_train_config_instantiates(experiment: str, tmp_path: Path, tiny_subject: Path) -> None:
     avatar = experiment.startswith("avatar_")
-    overrides = [f"experiment={experiment}"] + [f"data.subject_dir={subject_dir}"] * avatar
+    overrides = [f"experiment={experiment}"] + [f"data.subject_dir={tiny_subject}"] * avatar
     cfg = _compose("train", overrides, tmp_path)
     OmegaConf.resolve(cfg)
     assert cfg.task_name == experiment

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from avatarlab import __version__
 from avatarlab.atomic import atomic_path, save_json, save_npy
-from avatarlab.cli import checked, config_dir, run_cli
+from avatarlab.cli import checked, checked_name, config_dir, run_cli
 from avatarlab.data import face_landmarks as fl
 from avatarlab.data.audio_features import log_mel
 from avatarlab.data.crop import crop_frame, crop_track, face_boxes
@@ -347,7 +347,11 @@ def _main() -> None:
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="prepare")
     def main(cfg: DictConfig) -> None:
-        run_cli(lambda: prepare_subject(cfg.input, cfg.out_dir, cfg.name, instantiate(cfg.params), force=cfg.force))
+        def action() -> Path:
+            name = checked_name("name", cfg.name)  # before out_dir, which is datasets/NAME
+            return prepare_subject(cfg.input, cfg.out_dir, name, instantiate(cfg.params), force=cfg.force)
+
+        run_cli(action)
 
     main()
 

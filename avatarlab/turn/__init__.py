@@ -1,4 +1,5 @@
-"""The early-response turn predictor: when does the user's turn end, and does a reply drafted now still fit?
+"""The early-response turn predictor (training and evaluation; the live predictor and the response policy
+are in avatarlab.runtime, the exporter in avatarlab.export.turn): when does the user's turn end, and does a reply drafted now still fit?
 
 Modules, one job each:
 
@@ -16,11 +17,8 @@ Modules, one job each:
     datamodule  LightningDataModule over the tables
     model       TurnModel: p_end and p_stable heads
     module      LightningModule
-    predictor   the live predictor (bundle in, p_end / p_stable out every 10 ms)
-    policy      WAIT / DRAFT / COMMIT / DISCARD, and the two baselines
-    replay      a recorded turn through predictor and policies, tick by tick
+    replay      a recorded turn through the runtime's predictor and policies, tick by tick
     report      the evaluation figures, table and latency histogram
     evaluate    `python -m avatarlab.turn.evaluate bundle=DIR corpus=FILE.jsonl`
-    export      training run -> runtime bundle (kind "turn")
     metrics     ROC AUC, F1
 """

@@ -25,11 +25,11 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from avatarlab.avatar.config_testing import tiny_train_config
 from avatarlab.avatar.encodings import HashGrid, TcnnHashGrid, make_encoding, resolve_backend
 from avatarlab.avatar.encodings.layout import GridLayout
 from avatarlab.avatar.lit import AvatarLitModule
 from avatarlab.avatar.model import AvatarModel
+from tests.helpers.configs import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
 AVATAR_PACKAGE = REPO / "avatarlab" / "avatar"

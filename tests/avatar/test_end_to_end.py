@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from avatarlab.avatar.config_testing import tiny_train_config
 from avatarlab.training import train
+from tests.helpers.configs import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,9 +21,14 @@ def prepared_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from avatarlab.data.prepare import prepare_subject
     from avatarlab.data.synthetic import generate
 
-    clip = generate(tmp_path_factory.mktemp("synthetic") / "clip", from_config("synthetic.yaml", "params", seed=5, seconds=3.0))
+    clip = generate(
+        tmp_path_factory.mktemp("synthetic") / "clip", from_config("synthetic.yaml", "params", seed=5, seconds=3.0)
+    )
     return prepare_subject(
-        clip / "video.mp4", tmp_path_factory.mktemp("prepared") / "clip", "clip", from_config("prepare.yaml", "params", size=64)
+        clip / "video.mp4",
+        tmp_path_factory.mktemp("prepared") / "clip",
+        "clip",
+        from_config("prepare.yaml", "params", size=64),
     )
 
 

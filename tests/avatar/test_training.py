@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from avatarlab.avatar.config_testing import AVATAR_EXPERIMENTS, tiny_train_config
 from avatarlab.training import train
+from tests.helpers.configs import AVATAR_EXPERIMENTS, tiny_train_config
 
 
 def test_every_stage_and_ablation_has_a_config() -> None:

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from avatarlab.data.head_pose import relative_pose_errors, rotation_angle_degrees
 from avatarlab.config_args import from_config
+from avatarlab.data.head_pose import relative_pose_errors, rotation_angle_degrees
 from avatarlab.data.prepare import OUTPUTS, prepare_subject
 from avatarlab.data.subject import MASK_FACE, MASK_MOUTH, MASK_PERSON, Subject
 from avatarlab.errors import UserInputError
@@ -71,13 +71,17 @@ def test_mouth_opening_tracks_ground_truth(prepared_clip: Path, synthetic_clip: 
 
 def test_rerun_does_nothing(prepared_clip: Path, synthetic_clip: Path) -> None:
     stamps = {name: (prepared_clip / name).stat().st_mtime_ns for name in OUTPUTS + ["manifest.json"]}
-    prepare_subject(synthetic_clip / "video.mp4", prepared_clip, "clip", from_config("prepare.yaml", "params", size=128))
+    prepare_subject(
+        synthetic_clip / "video.mp4", prepared_clip, "clip", from_config("prepare.yaml", "params", size=128)
+    )
     assert stamps == {name: (prepared_clip / name).stat().st_mtime_ns for name in OUTPUTS + ["manifest.json"]}
 
 
 def test_other_parameters_need_force(prepared_clip: Path, synthetic_clip: Path) -> None:
     with pytest.raises(UserInputError, match="force=true"):
-        prepare_subject(synthetic_clip / "video.mp4", prepared_clip, "clip", from_config("prepare.yaml", "params", size=96))
+        prepare_subject(
+            synthetic_clip / "video.mp4", prepared_clip, "clip", from_config("prepare.yaml", "params", size=96)
+        )
 
 
 @pytest.mark.slow
@@ -161,7 +165,9 @@ def test_video_without_audio_needs_flag(tmp_path: Path) -> None:
     video = _write_video(tmp_path / "silent.mp4", [_astronaut()] * 60, audio=False)
     with pytest.raises(UserInputError, match="no audio track"):
         prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
-    out = prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params", size=64, allow_no_audio=True))
+    out = prepare_subject(
+        video, tmp_path / "out", "x", from_config("prepare.yaml", "params", size=64, allow_no_audio=True)
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["input"]["has_audio"] is False
 
@@ -225,7 +231,9 @@ def test_command_line_reports_bad_input(tmp_path: Path) -> None:
 
 @pytest.mark.shared_data
 def test_real_face(shared_data: Path, tmp_path: Path) -> None:
-    out = prepare_subject(shared_data / "hdtf_katie_8s.mp4", tmp_path / "katie", "katie", from_config("prepare.yaml", "params", size=128))
+    out = prepare_subject(
+        shared_data / "hdtf_katie_8s.mp4", tmp_path / "katie", "katie", from_config("prepare.yaml", "params", size=128)
+    )
     subject = Subject.open(out)
     detected = np.load(out / "detected.npy")
     assert detected.mean() >= 0.95

@@ -1,4 +1,5 @@
-"""Export an avatar run, load the bundle without Lightning, render bit-identically; corrupt bundles fail clearly."""
+"""Export an avatar run, load the bundle with the runtime (no Lightning), render bit-identically; corrupt bundles
+fail clearly."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from avatarlab.avatar.config_testing import tiny_train_config
-from avatarlab.export import BundleError
+from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
 from avatarlab.export.__main__ import export
-from avatarlab.export.avatar import load_avatar_bundle
-from avatarlab.runtime.avatar import Avatar
+from avatarlab.runtime.avatar import Avatar, load_avatar_model
+from avatarlab.runtime.bundle import BundleError
 from avatarlab.training import train
+from tests.helpers.configs import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,10 +36,10 @@ def bundle(trained_run: Path, tmp_path: Path) -> Path:
 
 def test_export_load_render_is_bit_identical(trained_run: Path, bundle: Path) -> None:
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["kind"] == "avatar" and manifest["format_version"] == 1
+    assert manifest["kind"] == "avatar" and manifest["format_version"] == 2
     assert "weights.safetensors" in manifest["files"] and "assets/background.png" in manifest["files"]
     assert manifest["feature_spec"]["audio"]["n_mels"] == 80
-    before = Avatar.from_checkpoint(trained_run / "checkpoints" / "final.ckpt")
+    before = Avatar(model_from_checkpoint(load_checkpoint(trained_run / "checkpoints" / "final.ckpt"), "cpu"))
     after = Avatar.from_bundle(bundle)
     for name, tensor in before.model.state_dict().items():
         assert torch.equal(tensor, after.model.state_dict()[name]), name
@@ -53,8 +54,8 @@ def test_export_load_render_is_bit_identical(trained_run: Path, bundle: Path) ->
 
 def test_loading_needs_no_lightning(bundle: Path) -> None:
     code = (
-        "import sys; from avatarlab.export.avatar import load_avatar_bundle;"
-        f" load_avatar_bundle({str(bundle)!r}); assert 'lightning' not in sys.modules, 'lightning imported'"
+        "import sys; from avatarlab.runtime.avatar import load_avatar_model;"
+        f" load_avatar_model({str(bundle)!r}); assert 'lightning' not in sys.modules, 'lightning imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
@@ -65,7 +66,7 @@ def test_edited_weights_are_rejected(bundle: Path) -> None:
     data[-5] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="sha256"):
-        load_avatar_bundle(bundle)
+        load_avatar_model(bundle)
 
 
 def test_wrong_version_is_rejected(bundle: Path) -> None:
@@ -73,13 +74,13 @@ def test_wrong_version_is_rejected(bundle: Path) -> None:
     manifest["format_version"] = 99
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="format version 99"):
-        load_avatar_bundle(bundle)
+        load_avatar_model(bundle)
 
 
 def test_missing_file_is_rejected(bundle: Path) -> None:
     (bundle / "assets" / "background.png").unlink()
     with pytest.raises(BundleError, match="missing assets/background.png"):
-        load_avatar_bundle(bundle)
+        load_avatar_model(bundle)
 
 
 def test_wrong_kind_is_rejected(bundle: Path) -> None:
@@ -87,7 +88,7 @@ def test_wrong_kind_is_rejected(bundle: Path) -> None:
     manifest["kind"] = "turn"
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="not a 'avatar'"):
-        load_avatar_bundle(bundle)
+        load_avatar_model(bundle)
 
 
 def test_reshaped_tensor_in_manifest_is_rejected(bundle: Path) -> None:
@@ -95,7 +96,7 @@ def test_reshaped_tensor_in_manifest_is_rejected(bundle: Path) -> None:
     manifest["config"]["track_frames"] += 1  # the avatar now expects another pose-track length
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="the avatar needs"):
-        load_avatar_bundle(bundle)
+        load_avatar_model(bundle)
 
 
 def test_cli_errors_exit_nonzero(tmp_path: Path) -> None:

@@ -4,16 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from avatarlab.avatar.config_testing import tiny_train_config
-from avatarlab.avatar.testing import make_tiny_subject
 from avatarlab.export.__main__ import export
 from avatarlab.training import train
+from tests.helpers.configs import tiny_train_config
 
 
 @pytest.fixture(scope="session")
-def avatar_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny avatar trained for a few steps and exported."""
-    subject = make_tiny_subject(tmp_path_factory.mktemp("runtime_subject") / "tiny")
+def avatar_bundle(tiny_subject: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny subject's avatar, trained for a few steps and exported."""
     run = tmp_path_factory.mktemp("runtime_run")
-    train(tiny_train_config("avatar_quickstart", subject, run, ["trainer.max_steps=3"]))
+    train(tiny_train_config("avatar_quickstart", tiny_subject, run, ["trainer.max_steps=3"]))
     return export(run, tmp_path_factory.mktemp("runtime_bundle") / "avatar")

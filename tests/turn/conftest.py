@@ -6,46 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
 
-from avatarlab.cli import CONFIG_DIR
 from avatarlab.turn.corpus import generate_corpus
+from tests.helpers.configs import turn_train_config
 
 TINY_TURNS = 260
-TINY_STEPS = 400
-
-
-def turn_train_config(corpus: Path, out: Path, overrides: list[str] | None = None) -> DictConfig:
-    """The turn_quickstart experiment on a tiny corpus: csv logging, a few hundred steps."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=[
-                "experiment=turn_quickstart",
-                "logger=csv",
-                f"data.corpus_dir={corpus}",
-                "data.val_samples=4000",
-                f"trainer.max_steps={TINY_STEPS}",
-                "trainer.val_check_interval=200",
-                "callbacks.model_checkpoint.every_n_train_steps=200",
-                *(overrides or []),
-            ],
-            return_hydra_config=True,
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.paths.log_dir = str(out.parent)
-        del cfg["hydra"]
-    return cfg
-
-
-@pytest.fixture(scope="session")
-def turn_config():  # type: ignore[no-untyped-def]
-    """turn_train_config, for tests that build their own run."""
-    return turn_train_config
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from avatarlab.training import train
+from tests.helpers.configs import turn_train_config
 
 
 def test_turn_config_trains(tiny_run: Path) -> None:
@@ -28,8 +29,8 @@ def test_training_learns_the_end_of_turn(tiny_run: Path) -> None:
     assert float(rows[-1]["val/auc_stable"]) > 0.6
 
 
-def test_missing_corpus_is_a_clear_error(tmp_path: Path, turn_config) -> None:  # type: ignore[no-untyped-def]
-    cfg = turn_config(tmp_path / "no_corpus", tmp_path / "run", ["trainer.max_steps=2"])
+def test_missing_corpus_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = turn_train_config(tmp_path / "no_corpus", tmp_path / "run", ["trainer.max_steps=2"])
     with pytest.raises(SystemExit) as info:
         train(cfg)
     assert info.value.code == 2

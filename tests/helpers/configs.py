@@ -1,4 +1,5 @@
-"""Compose avatar training configs for tests: any experiment, shrunk to a tiny subject and a few steps."""
+"""Compose training configs for tests: any avatar experiment on a tiny subject, the turn experiment on a tiny
+corpus, shrunk to a few steps."""
 
 from __future__ import annotations
 
@@ -57,5 +58,37 @@ def tiny_train_config(
         del cfg["hydra"]
         if cfg.trainer.get("accelerator") == "gpu":  # GPU defaults run on the CPU here
             cfg.trainer.update(accelerator="cpu", devices=1, strategy="auto", precision="32-true")
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+TINY_TURN_STEPS = 400
+
+
+def turn_train_config(corpus: str | Path, out: Path, overrides: list[str] | None = None) -> DictConfig:
+    """The turn_quickstart experiment on `corpus`: csv logging, a few hundred steps, writing to `out`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "experiment=turn_quickstart",
+                "logger=csv",
+                f"data.corpus_dir={corpus}",
+                "data.val_samples=4000",
+                f"trainer.max_steps={TINY_TURN_STEPS}",
+                "trainer.val_check_interval=200",
+                "callbacks.model_checkpoint.every_n_train_steps=200",
+                *(overrides or []),
+            ],
+            return_hydra_config=True,
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.paths.log_dir = str(out.parent)
+        del cfg["hydra"]
     GlobalHydra.instance().clear()
     return cfg

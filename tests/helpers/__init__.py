@@ -1,0 +1,1 @@
+"""Helpers the tests share: tiny subjects drawn with numpy, tiny training configs."""
