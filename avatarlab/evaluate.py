@@ -5,13 +5,19 @@ the frame's audio through audio2kp (the whole hybrid), and reports:
 
 - PSNR and SSIM of both against the real frames (LPIPS only when its weights are already on disk);
 - LMD: mean distance (pixels) between mouth landmarks found by mediapipe on rendered and real frames;
-- lip sync: correlation of the audio loudness with the mouth opening tracked on the frames (max over
-  +-2 frames of lag), for the real video (the ceiling), the audio-driven render, and their ratio;
-  `lip_sync_dark_*` the same with the darkness of the mouth box (placed by the real frame's
-  landmarks) as the opening, a reading that does not depend on FaceMesh finding rendered lips;
+- lip sync, headline `lip_sync_robust_audio`: how the rendered mouth's movement follows the real
+  video's under the same audio (avatarlab.metrics.lipsync; the real video reads 1, frames that follow
+  other audio about 0, blur and compression move it by a few hundredths);
+  `lip_sync_*`: correlation of the audio loudness with the inner-lip gap tracked on the frames (max over
+  +-2 frames of lag), for the real video (the ceiling), the renders, and the audio one's ratio;
+  `lip_sync_dark_*` the same with the darkness of the real frame's mouth box as the opening;
+- `artifact_ratio`: high-frequency energy of the skin, rendered over real (1 for real-looking skin,
+  above for speckle, below for blur; avatarlab.metrics.artifacts);
 - render speed (frames per second, on the torch threads the command line sets with `threads`).
 
-Writes RUN_DIR/eval/metrics.json and RUN_DIR/eval/side_by_side.mp4 (real | rendered from audio | keypoints).
+Every figure over frames has a 95% interval beside it (`<name>_ci95`: block bootstrap over the held-out
+frames, avatarlab.metrics.bootstrap). Writes RUN_DIR/eval/metrics.json and RUN_DIR/eval/side_by_side.mp4
+(real | rendered from audio | keypoints).
 """
 
 from __future__ import annotations
@@ -37,16 +43,16 @@ from avatarlab.data.preview import project
 from avatarlab.data.subject import Subject
 from avatarlab.errors import UserInputError
 from avatarlab.export.run_checkpoint import find_checkpoint, model_kind
-from avatarlab.metrics.image import psnr, ssim
-from avatarlab.metrics.landmarks import landmark_distance, mouth_opening, track_frames
-from avatarlab.metrics.lipsync import audio_envelope, lip_sync_score, mouth_darkness
+from avatarlab.metrics.heldout import held_out_figures
+from avatarlab.metrics.lipsync import audio_envelope
 from avatarlab.runtime.avatar import Avatar
 
 log = logging.getLogger(__name__)
 
 
-def lpips_if_available(pred: np.ndarray, real: np.ndarray) -> float | None:
-    """Mean LPIPS (AlexNet) when the `lpips` package and its weights are on disk; None otherwise (never downloads)."""
+def lpips_if_available(pred: np.ndarray, real: np.ndarray) -> np.ndarray | None:
+    """Per-frame LPIPS (AlexNet) [T] when the `lpips` package and its weights are on disk; None otherwise (never
+    downloads)."""
     try:
         import lpips  # type: ignore
         import torchvision  # noqa: F401  # type: ignore
@@ -58,12 +64,7 @@ def lpips_if_available(pred: np.ndarray, real: np.ndarray) -> float | None:
     metric = lpips.LPIPS(net="alex", verbose=False)
     to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
     with torch.no_grad():
-        return float(metric(to_tensor(pred), to_tensor(real)).mean())
-
-
-def ratio(value: float, ceiling: float) -> float:
-    """value / ceiling, NaN when either is missing or the ceiling is not positive."""
-    return float(value / ceiling) if ceiling and ceiling > 0 and np.isfinite(value) else float("nan")
+        return metric(to_tensor(pred), to_tensor(real)).reshape(-1).numpy().astype(np.float64)
 
 
 def draw_keypoints(size: int, points: list[tuple[np.ndarray, tuple[int, int, int]]]) -> np.ndarray:
@@ -135,40 +136,18 @@ def evaluate(
         "occupancy_threshold": float(model.occupancy.threshold),
         "occupied_fraction": model.occupancy.occupied_fraction,
     }
-    for name, video_frames in renders.items():
-        as_float = video_frames.astype(np.float32) / 255.0
-        real_f = real.astype(np.float32) / 255.0
-        metrics[f"psnr_{name}"] = float(np.mean([float(psnr(a, b)) for a, b in zip(as_float, real_f)]))
-        metrics[f"ssim_{name}"] = float(np.mean([ssim(a, b) for a, b in zip(as_float, real_f)]))
-        lp = lpips_if_available(video_frames, real)
-        metrics[f"lpips_{name}"] = lp if lp is not None else "skipped: lpips weights not on disk"
-    metrics["psnr"], metrics["ssim"] = metrics[f"psnr_{primary}"], metrics[f"ssim_{primary}"]
-
-    real_lm, real_found = track_frames(real)
     samples, rate = Subject.open(subject_path).audio()
     start_sample = int(round(frames[0] / data.spec.fps * rate))
     envelope = audio_envelope(samples[start_sample:], rate, len(frames), data.spec.fps)
-    metrics["lip_sync_real"] = lip_sync_score(envelope, mouth_opening(real_lm))
-    metrics["lip_sync_dark_real"] = lip_sync_score(envelope, mouth_darkness(real, real_lm))
-    metrics["detected_real"] = float(real_found.mean())
-    for name, video_frames in renders.items():
-        lm, found = track_frames(video_frames)
-        metrics[f"lmd_{name}"] = landmark_distance(lm, real_lm)
-        metrics[f"lip_sync_{name}"] = lip_sync_score(envelope, mouth_opening(lm))
-        metrics[f"lip_sync_dark_{name}"] = lip_sync_score(
-            envelope, mouth_darkness(video_frames, real_lm)
-        )  # the real frames' mouth boxes
-        metrics[f"detected_{name}"] = float(found.mean())
-    metrics["lmd"] = metrics[f"lmd_{primary}"]
-    metrics["lip_sync_ratio"] = ratio(metrics["lip_sync_audio"], metrics["lip_sync_real"])
-    metrics["lip_sync_dark_ratio"] = ratio(metrics["lip_sync_dark_audio"], metrics["lip_sync_dark_real"])
+    landmarks = np.asarray(data.subject.landmarks[frames])  # the real frames' (mouth boxes, skin masks)
+    metrics.update(held_out_figures(real, renders, landmarks, envelope, primary, lpips_if_available))
     metrics["render_fps"] = float(timing[primary])
     metrics["render_fps_audio"] = float(timing["audio"])
     metrics["render_threads"] = torch.get_num_threads()
 
     metrics = {
         k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()
-    }  # JSON has no NaN
+    }  # JSON has no NaN (intervals come as [low, high] or None)
     out = run / "eval"
     out.mkdir(parents=True, exist_ok=True)
     save_json(out / "metrics.json", metrics)
@@ -203,13 +182,18 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float, samples: np.nda
 
 
 def summary(metrics: dict[str, Any]) -> str:
-    """The headline metrics, one per line, for the terminal."""
+    """The headline metrics, one per line with their 95% interval, for the terminal."""
     keys = [
         "psnr",
         "ssim",
         "psnr_audio",
+        "ssim_audio",
         "lmd",
         "lmd_audio",
+        "lip_sync_robust_audio",
+        "lip_sync_robust_tracked",
+        "artifact_ratio",
+        "artifact_ratio_audio",
         "lip_sync_real",
         "lip_sync_audio",
         "lip_sync_ratio",
@@ -218,11 +202,13 @@ def summary(metrics: dict[str, Any]) -> str:
         "lip_sync_dark_ratio",
         "render_fps",
     ]
-    return "\n".join(
-        f"  {k:20s} {metrics[k]:.4g}" if isinstance(metrics.get(k), float) else f"  {k:20s} {metrics.get(k)}"
-        for k in keys
-        if k in metrics
-    )
+
+    def line(key: str) -> str:
+        value, ci = metrics.get(key), metrics.get(f"{key}_ci95")
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        return f"  {key:24s} {text}" + (f"  [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
+
+    return "\n".join(line(k) for k in keys if k in metrics)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")

@@ -58,15 +58,6 @@ def model_from_checkpoint(checkpoint: dict[str, Any], device: torch.device | str
     return model.eval()
 
 
-def _plain(value: Any) -> Any:
-    """OmegaConf containers -> dicts and lists (checkpoints must load with weights_only)."""
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return dict(value) if isinstance(value, dict) else value
-
-
 class AvatarLitModule(L.LightningModule):
     """Trains an AvatarModel; its arguments (`model`, configs/model/avatar_field.yaml) are checked here and
     the model is built in setup(), once the subject is known."""

@@ -47,6 +47,9 @@ from avatarlab.spec.stream import AUDIO_RATE
 
 log = logging.getLogger(__name__)
 
+SHORT_CLIP_SECONDS = 60.0  # shorter clips hold out a fixed stretch at the end instead of val_fraction
+SHORT_HELD_OUT_SECONDS = 2.0
+
 OUTPUTS = [
     "frames.npy",
     "audio.wav",
@@ -125,6 +128,14 @@ def validate_input(info: MediaInfo, params: PrepareParams) -> None:
         )
 
 
+def held_out_start(num_frames: int, fps: float, val_fraction: float) -> int:
+    """First held-out frame of the time split: a clip of a minute or more holds out its last `val_fraction`,
+    a shorter one its last SHORT_HELD_OUT_SECONDS (enough frames for a correlation), at most half of it."""
+    if num_frames < SHORT_CLIP_SECONDS * fps:
+        return num_frames - min(int(round(SHORT_HELD_OUT_SECONDS * fps)), num_frames // 2)
+    return int(round(num_frames * (1 - val_fraction)))
+
+
 def versions() -> dict[str, str]:
     import librosa
     import mediapipe
@@ -157,6 +168,16 @@ def prepare_subject(
         existing = json.loads(manifest_path.read_text())
         if existing.get("complete") and existing.get("key") == key and all((out / o).exists() for o in OUTPUTS):
             log.info("%s is up to date; nothing to do", out)
+            start = held_out_start(existing["num_frames"], params.fps, params.val_fraction)
+            if existing["split"]["val"][0] != start:
+                log.warning(
+                    "%s holds out frames from %d, the current split from %d: delete its manifest.json and rerun"
+                    " to re-split (the prepared stages are kept; runs trained before saw some of the new"
+                    " held-out frames)",
+                    out,
+                    existing["split"]["val"][0],
+                    start,
+                )
             return out
         if existing.get("complete") and existing.get("key") != key and not force:
             raise UserInputError(
@@ -304,7 +325,7 @@ def prepare_subject(
 
     stages.run("preview", ["preview.mp4"], write_preview)
 
-    n_train = int(round(num_frames * (1 - params.val_fraction)))
+    n_train = held_out_start(num_frames, params.fps, params.val_fraction)
     manifest = {
         "format_version": SUBJECT_FORMAT_VERSION,
         "name": name,

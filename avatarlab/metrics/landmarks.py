@@ -41,11 +41,16 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     return gap / np.maximum(width, 1e-6)
 
 
+def landmark_distances(pred: np.ndarray, real: np.ndarray, indices: list[int] = MOUTH) -> np.ndarray:
+    """[T] mean Euclidean distance (pixels, x and y) between corresponding mouth landmarks per frame; NaN
+    where either set is missing."""
+    a, b = pred[:, indices, :2], real[:, indices, :2]
+    return np.linalg.norm(a - b, axis=-1).mean(axis=1)
+
+
 def landmark_distance(pred: np.ndarray, real: np.ndarray, indices: list[int] = MOUTH) -> float:
     """LMD: mean Euclidean distance (pixels, x and y) between corresponding mouth landmarks, over frames
     where both were found. NaN when no frame has both."""
-    a, b = pred[:, indices, :2], real[:, indices, :2]
-    ok = ~(np.isnan(a).any(axis=(1, 2)) | np.isnan(b).any(axis=(1, 2)))
-    if not ok.any():
-        return float("nan")
-    return float(np.linalg.norm(a[ok] - b[ok], axis=-1).mean())
+    per_frame = landmark_distances(pred, real, indices)
+    ok = np.isfinite(per_frame)
+    return float(per_frame[ok].mean()) if ok.any() else float("nan")

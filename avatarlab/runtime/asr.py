@@ -152,11 +152,18 @@ class StreamingASR:
         """Stream seconds accepted so far."""
         return (self._start + len(self._audio)) / SAMPLE_RATE
 
+    @property
+    def window_s(self) -> float:
+        """Seconds of audio the next decoding step reads."""
+        return len(self._audio) / SAMPLE_RATE
+
     def accept(self, samples: np.ndarray) -> AsrUpdate | None:
         """Add audio; decode when `step_s` of it has arrived since the last step (one step per call, however
-        long the chunk: a caller that falls behind passes its whole backlog at once)."""
+        long the chunk: a caller that falls behind passes its whole backlog at once; beyond max_window_s,
+        the oldest of it is dropped)."""
         self._audio = np.concatenate([self._audio, mono_chunk(samples, "StreamingASR")])
         heard = self._start + len(self._audio)
+        self._cut(heard - self.max_window)
         if heard - self._decoded_at < self.step or len(self._audio) < self.min_window:
             return None
         return self._step(final=False)
@@ -222,17 +229,19 @@ class StreamingASR:
             leaving = [w for w in self._inside if w.end <= last - self.keep_s]
             if leaving:
                 cut = round(leaving[-1].end * SAMPLE_RATE)
-                self._context = self._context_tokens(leaving)
-                self._inside = self._inside[len(leaving) :]
         elif not heard_words:
             cut = self._start + len(self._audio) - round(self.keep_s * SAMPLE_RATE)
-        cut = max(cut, self._start + len(self._audio) - self.max_window)
-        if cut > self._start:
-            self._audio = self._audio[cut - self._start :]
-            self._start = cut
-            leaving = [w for w in self._inside if w.start * SAMPLE_RATE < cut]
-            self._context = self._context_tokens(leaving)
-            self._inside = self._inside[len(leaving) :]
+        self._cut(max(cut, self._start + len(self._audio) - self.max_window))
+
+    def _cut(self, cut: int) -> None:
+        """Drop the window's audio before stream sample `cut`; final words that end by then become context."""
+        if cut <= self._start:
+            return
+        self._audio = self._audio[cut - self._start :]
+        self._start = cut
+        leaving = [w for w in self._inside if round(w.end * SAMPLE_RATE) <= cut]
+        self._context = self._context_tokens(leaving)
+        self._inside = self._inside[len(leaving) :]
 
 
 def _common_prefix(a: list[_Word], b: list[_Word]) -> int:

@@ -15,9 +15,7 @@ def mono_chunk(samples: np.ndarray, stage: str) -> np.ndarray:
             "e.g. samples.mean(axis=1))"
         )
     if samples.dtype != np.float32:
-        raise ValueError(
-            f"{stage}: audio must be float32 in [-1, 1], not {samples.dtype} (int16 PCM: samples / 32768)"
-        )
+        raise ValueError(f"{stage}: audio must be float32 in [-1, 1], not {samples.dtype} (int16 PCM: samples / 32768)")
     if not np.isfinite(samples).all():
         raise ValueError(f"{stage}: audio contains NaN or infinite samples")
     return samples

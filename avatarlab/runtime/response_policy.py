@@ -46,7 +46,8 @@ class Policy(Protocol):
 
 
 class ResponsePolicy:
-    """Thresholds on the predictor's outputs (seconds for silences).
+    """Thresholds on the predictor's outputs (seconds for silences); a turn bundle carries the trained
+    values (`policy` of configs/model/turn.yaml).
 
     Args:
         draft_threshold: draft when p_stable of the current prefix reaches this (and no draft is live).
@@ -60,12 +61,12 @@ class ResponsePolicy:
 
     def __init__(
         self,
-        draft_threshold: float = 0.4,
-        discard_threshold: float = 0.2,
-        commit_threshold: float = 0.95,
-        reuse_threshold: float = 0.3,
-        min_silence_s: float = 0.1,
-        max_silence_s: float = 1.5,
+        draft_threshold: float,
+        discard_threshold: float,
+        commit_threshold: float,
+        reuse_threshold: float,
+        min_silence_s: float,
+        max_silence_s: float,
     ) -> None:
         if not 0 <= discard_threshold <= draft_threshold <= 1:
             raise ValueError("need 0 <= discard_threshold <= draft_threshold <= 1")
@@ -128,7 +129,7 @@ class SilencePolicy:
 
     name = "silence"
 
-    def __init__(self, timeout_s: float = 0.7) -> None:
+    def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.reset()
 

@@ -70,6 +70,7 @@ class WhisperWindow:
         self.tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
         self.suppress = list(get_suppressed_tokens(self.tokenizer, [-1]))
         self.extractor = model.feature_extractor
+        self.hann = np.hanning(self.extractor.n_fft + 1)[:-1].astype(np.float32)
         self.n_mels = model.model.n_mels
         self.max_tokens_per_s = max_tokens_per_s
         self.no_repeat_ngram_size = no_repeat_ngram_size
@@ -78,18 +79,28 @@ class WhisperWindow:
     def encode_text(self, text: str) -> list[int]:
         return self.tokenizer.encode(text)
 
+    def log_mel(self, audio: np.ndarray) -> np.ndarray:
+        """[n_mels, frames] log-mel of `audio`, as faster-whisper's FeatureExtractor computes it, with the mel
+        projection done outside BLAS (its threads stall for tens of ms on a busy machine, for a 0.3 ms product)."""
+        fe = self.extractor
+        wave = np.pad(audio, (0, fe.hop_length))
+        spec = fe.stft(wave, fe.n_fft, fe.hop_length, window=self.hann, return_complex=True).astype(np.complex64)
+        power = np.abs(spec[..., :-1]) ** 2  # [n_fft // 2 + 1, frames]
+        mel = np.einsum("mf,ft->mt", fe.mel_filters, power, optimize=False)
+        log = np.log10(np.maximum(mel, 1e-10))
+        log = np.maximum(log, log.max() - 8.0)
+        return (log + 4.0) / 4.0
+
     def features(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
         """Log-mel [1, n_mels, frames] of `audio` and its frame count (even, and never 2 * n_mels: an encoder
         output of n_mels rows would be taken by CTranslate2 for features and encoded again)."""
-        mel = self.extractor(audio)[:, :-1]  # the extractor's last frame covers only its padding
+        mel = self.log_mel(audio)[:, :-1]  # the last frame covers only the padding
         frames = mel.shape[1] - mel.shape[1] % 2
         if frames == 2 * self.n_mels:
             frames -= 2
         return np.ascontiguousarray(mel[None, :, :frames]), frames
 
-    def __call__(
-        self, audio: np.ndarray, context: list[int], prefix: list[WindowWord], new_s: float
-    ) -> WindowResult:
+    def __call__(self, audio: np.ndarray, context: list[int], prefix: list[WindowWord], new_s: float) -> WindowResult:
         """Words of `audio` (float32 mono, at most 30 s) after `prefix`, with `context` (earlier text's tokens)
         as the prompt; at most `max_tokens_per_s * new_s + 2` new tokens."""
         import ctranslate2
@@ -100,22 +111,26 @@ class WhisperWindow:
         mel, frames = self.features(audio)
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)
         forced = [t for w in prefix for t in w.tokens]
+        while forced and not any(c.isalnum() for c in tok.decode(forced[-1:])):
+            forced.pop()  # after a forced "target." the decoder ends, though the speaker goes on
         prompt = ([tok.sot_prev, *context[-MAX_CONTEXT:]] if context else []) + tok.sot_sequence + [tok.no_timestamps]
         prompt += forced
-        budget = int(np.ceil(self.max_tokens_per_s * max(new_s, 0.0))) + 2
+        max_length = min(len(prompt) + int(np.ceil(self.max_tokens_per_s * max(new_s, 0.0))) + 2, MAX_LENGTH)
         result = self.model.model.generate(
             encoded,
             [prompt],
             beam_size=1,
-            max_length=min(len(prompt) + budget, MAX_LENGTH),
+            max_length=max_length,
             no_repeat_ngram_size=self.no_repeat_ngram_size,
-            return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=not forced,
             suppress_tokens=self.suppress,
         )[0]
         new = [t for t in result.sequences_ids[0][len(forced) :] if t < tok.eot]  # the output repeats the prefix
-        return WindowResult(self._align(encoded, forced, new, frames), float(result.no_speech_prob))
+        words = self._align(encoded, forced, new, frames)
+        if len(prompt) + len(new) >= max_length:
+            words = words[:-1]  # stopped by the length bound, not by the model: the last word may be cut
+        return WindowResult(words, float(result.no_speech_prob))
 
     def _align(self, encoded, forced: list[int], new: list[int], frames: int) -> list[WindowWord]:  # type: ignore[no-untyped-def]
         """The words `new` adds after `forced`, timed by cross-attention alignment over both; punctuation joins

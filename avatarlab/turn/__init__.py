@@ -1,5 +1,7 @@
-"""The early-response turn predictor (training and evaluation; the live predictor and the response policy
-are in avatarlab.runtime, the exporter in avatarlab.export.turn): when does the user's turn end, and does a reply drafted now still fit?
+"""The early-response turn predictor: when does the user's turn end, and does a reply drafted now still fit?
+
+Training and evaluation live here; the live predictor and the response policy are in avatarlab.runtime,
+the exporter in avatarlab.export.turn.
 
 Modules, one job each:
 

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avatarlab.config_args import constructor_args, plain
+from avatarlab.config_args import constructor_args
+from avatarlab.runtime.response_policy import ResponsePolicy
 from avatarlab.turn.metrics import roc_auc
 from avatarlab.turn.model import TurnModel, TurnModelConfig
 
@@ -23,8 +24,7 @@ class TurnLitModule(L.LightningModule):
         net: TurnModelConfig's fields (configs/model/turn.yaml), checked here.
         stable_weight: weight of the stability loss against the end loss.
         end_pos_weight: weight of the end head's positive ticks.
-        policy: the response policy's thresholds, carried into the exported bundle.
-        threads: torch threads while fitting (a model this small runs fastest on one; None: leave as is).
+        policy: the response policy's thresholds (checked here), carried into the exported bundle.
     """
 
     def __init__(
@@ -36,10 +36,10 @@ class TurnLitModule(L.LightningModule):
         stable_weight: float,
         end_pos_weight: float,
         policy: Mapping[str, Any],
-        threads: int | None,
     ) -> None:
         super().__init__()
         net_args = constructor_args(net, TurnModelConfig, label="model.net")
+        policy_args = constructor_args(policy, ResponsePolicy, label="model.policy")
         self.save_hyperparameters(
             {
                 "net": net_args,
@@ -48,8 +48,7 @@ class TurnLitModule(L.LightningModule):
                 "warmup_steps": warmup_steps,
                 "stable_weight": stable_weight,
                 "end_pos_weight": end_pos_weight,
-                "policy": plain(policy),
-                "threads": threads,
+                "policy": policy_args,
             }
         )
         self.model = TurnModel(TurnModelConfig(**net_args))
@@ -133,8 +132,6 @@ class TurnLitModule(L.LightningModule):
         }
 
     def on_fit_start(self) -> None:
-        if self.hparams.threads:
-            torch.set_num_threads(int(self.hparams.threads))
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "feature_spec"):
             self.feature_spec = datamodule.feature_spec.to_dict()

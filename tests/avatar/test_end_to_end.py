@@ -61,10 +61,14 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
         "lip_sync_dark_real",
         "lip_sync_dark_audio",
         "lip_sync_dark_ratio",
+        "lip_sync_robust_audio",
+        "artifact_ratio",
+        "artifact_ratio_audio",
         "render_fps",
     ):
         assert key in metrics
     assert metrics["psnr"] > 5 and metrics["render_fps"] > 0
+    assert metrics["psnr_ci95"][0] <= metrics["psnr"] <= metrics["psnr_ci95"][1]
     assert (run / "eval" / "side_by_side.mp4").stat().st_size > 0
 
     bundle = tmp_path / "bundle"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from avatarlab.training import train
 from tests.helpers.configs import AVATAR_EXPERIMENTS, tiny_train_config
@@ -48,6 +49,13 @@ def test_stages_chain_through_checkpoints(tiny_subject: Path, tmp_path: Path) ->
         tiny_train_config("avatar_stage_joint", tiny_subject, tmp_path / "joint", [f"model.init_from={both}"])
     )
     assert "train/psnr" in metrics
+    field = torch.load(field_ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    a2kp = torch.load(both, map_location="cpu", weights_only=False)["state_dict"]
+    head = [k for k in field if k.startswith("model.head.")]
+    motion = [k for k in field if k.startswith("model.audio2kp.")]
+    assert head and motion
+    assert all(torch.equal(field[k], a2kp[k]) for k in head)  # stage 2 holds stage 1's field, untouched
+    assert not all(torch.equal(field[k], a2kp[k]) for k in motion)  # and trained its own motion model
 
 
 def test_missing_subject_is_a_clear_error(tmp_path: Path) -> None:

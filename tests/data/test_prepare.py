@@ -31,8 +31,8 @@ def test_prepared_subject_layout(prepared_clip: Path) -> None:
     assert subject.mel.shape == (count * 4, 80)
     assert subject.masks.shape == (count, 128, 128)
     assert subject.background.shape == (128, 128, 3)
-    # 10/11 time split
-    assert subject.manifest["split"] == {"train": [0, 91], "val": [91, 100]}
+    # time split: a clip under a minute holds out its last 2 s (here half of the 4 s)
+    assert subject.manifest["split"] == {"train": [0, 50], "val": [50, 100]}
     # every frame's landmarks lie inside the crop, and the masks nest
     assert np.isfinite(subject.landmarks).all()
     assert (subject.landmarks[..., :2] > 0).all() and (subject.landmarks[..., :2] < 128).all()

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avatarlab.config_args import config_args
 from avatarlab.runtime.response_policy import ExactReusePolicy, ResponsePolicy, SilencePolicy
 from avatarlab.runtime.turn_predictor import TurnPredictor
-from avatarlab.turn.embed import torch_threads
 from avatarlab.turn.evaluate import evaluate
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.metrics import f1, roc_auc
@@ -25,12 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 def test_streaming_and_batched_replay_agree(tiny_bundle: Path, tiny_corpus: Path) -> None:
     probe = TurnPredictor.from_bundle(tiny_bundle, embed=lambda t: None)
     predictor = TurnPredictor(probe.model, probe.spec, make_embedding_cache(tiny_corpus, probe.spec))
-    policies = [ResponsePolicy(), ExactReusePolicy(), SilencePolicy()]
+    thresholds = config_args("model/turn.yaml", "policy")
+    policies = [ResponsePolicy(**thresholds), ExactReusePolicy(**thresholds), SilencePolicy(0.7)]
     for turn in read_corpus(tiny_corpus / "test.jsonl")[:4]:
         audio = load_turn_audio(turn, 16000)
-        with torch_threads(1):
-            live = replay(turn, audio, predictor, policies, streaming=True)
-            fast = replay(turn, audio, predictor, policies, streaming=False)
+        live = replay(turn, audio, predictor, policies, streaming=True)
+        fast = replay(turn, audio, predictor, policies, streaming=False)
         np.testing.assert_allclose(live.p_end, fast.p_end, atol=1e-5)
         assert live.outcomes == fast.outcomes
         assert all(o.commit_t is not None for o in live.outcomes.values())

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from avatarlab.config_args import config_args
 from avatarlab.runtime.response_policy import Action, ExactReusePolicy, ResponsePolicy, SilencePolicy
 from avatarlab.runtime.turn_predictor import Prediction
+
+
+def trained(policy_class=ResponsePolicy, **overrides):  # type: ignore[no-untyped-def]
+    """A policy with the thresholds configs/model/turn.yaml trains into a bundle (overrides merged in)."""
+    return policy_class(**config_args("model/turn.yaml", "policy", **overrides))
 
 
 def tick(t: float, words: int, p_end: float, p_stable: float, silence: float) -> Prediction:
@@ -20,14 +26,14 @@ def run(policy, events: list[Prediction]) -> list[tuple[Action, float]]:  # type
 def test_a_hold_pause_does_not_commit() -> None:
     # "I was thinking, um, [900 ms] ..." : the words so far cannot end the turn, and the speaker keeps the floor
     events = [tick(1.0 + i * 0.01, 4, p_end=0.05, p_stable=0.1, silence=i * 0.01) for i in range(90)]
-    assert run(ResponsePolicy(), events) == []
+    assert run(trained(), events) == []
     # but the fallback timeout still answers a speaker who went quiet for good
     late = events + [tick(2.3, 4, p_end=0.05, p_stable=0.1, silence=1.3)]
-    assert run(ResponsePolicy(max_silence_s=1.2), late) == [(Action.COMMIT, 2.3)]
+    assert run(trained(max_silence_s=1.2), late) == [(Action.COMMIT, 2.3)]
 
 
 def test_a_pivot_after_a_draft_discards_it_and_a_new_draft_follows() -> None:
-    policy = ResponsePolicy()
+    policy = trained()
     policy.reset()
     assert policy.step(tick(1.0, 6, 0.1, 0.9, 0.0)).action is Action.DRAFT  # "I loved the movie" settles
     assert policy.draft == 6
@@ -41,7 +47,7 @@ def test_a_pivot_after_a_draft_discards_it_and_a_new_draft_follows() -> None:
 
 
 def test_a_harmless_tag_keeps_the_draft() -> None:
-    policy = ResponsePolicy()
+    policy = trained()
     actions = run(
         policy,
         [
@@ -60,17 +66,17 @@ def test_a_harmless_tag_keeps_the_draft() -> None:
 
 
 def test_commit_waits_for_silence_and_confidence() -> None:
-    policy = ResponsePolicy(commit_threshold=0.9, min_silence_s=0.1)
+    policy = trained(commit_threshold=0.9, min_silence_s=0.1)
     assert run(policy, [tick(1.0, 5, 0.99, 0.2, 0.05)]) == []  # too early
     assert run(policy, [tick(1.0, 5, 0.5, 0.2, 0.3)]) == []  # not confident
     assert run(policy, [tick(1.0, 5, 0.95, 0.2, 0.12)]) == [(Action.COMMIT, 1.0)]
     assert run(policy, [tick(1.0, 0, 0.99, 0.9, 2.0)]) == []  # nothing said yet
     with pytest.raises(ValueError):
-        ResponsePolicy(draft_threshold=0.2, discard_threshold=0.5)
+        trained(draft_threshold=0.2, discard_threshold=0.5)
 
 
 def test_exact_reuse_baseline_drops_a_draft_on_any_later_word() -> None:
-    policy = ExactReusePolicy()
+    policy = trained(ExactReusePolicy)
     policy.reset()
     assert policy.step(tick(1.0, 6, 0.1, 0.9, 0.0)).action is Action.DRAFT
     assert policy.step(tick(1.5, 8, 0.2, 0.99, 0.0)).action is Action.DISCARD  # "you know" changed the transcript

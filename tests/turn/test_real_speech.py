@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avatarlab.config_args import config_args
 from avatarlab.runtime.response_policy import ResponsePolicy
 from avatarlab.runtime.turn_predictor import TurnPredictor
-from avatarlab.turn.embed import torch_threads
 from avatarlab.turn.features import arrival_step
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.metrics import roc_auc
@@ -27,10 +27,13 @@ def test_p_end_peaks_at_real_sentence_ends(shared_data: Path, tiny_bundle: Path,
     turn = transcribe([str(recording)], tmp_path / "real.jsonl")[0]
     turn = read_corpus(tmp_path / "real.jsonl")[0]
     assert len(turn.words) > 80
-    with torch_threads(1):
-        trace = replay(
-            turn, load_turn_audio(turn, 16000), TurnPredictor.from_bundle(tiny_bundle), [ResponsePolicy()], tail_s=1.0
-        )
+    trace = replay(
+        turn,
+        load_turn_audio(turn, 16000),
+        TurnPredictor.from_bundle(tiny_bundle),
+        [ResponsePolicy(**config_args("model/turn.yaml", "policy"))],
+        tail_s=1.0,
+    )
     step_of = {int(round(t * 100)): i for i, t in enumerate(trace.t)}
     scores, ends = [], []
     for i, (w, nxt) in enumerate(zip(turn.words, turn.words[1:])):
