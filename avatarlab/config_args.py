@@ -112,6 +112,18 @@ def config_args(file: str, key: str = "", /, **overrides: Any) -> dict[str, Any]
     return _merged({k: v for k, v in values.items() if k not in HYDRA_KEYS}, overrides)
 
 
+def config_values(file: str, *keys: str) -> dict[str, Any]:
+    """The values of `keys` of configs/<file> (a command's options), plain and resolved, by key; the rest of
+    the file (a `???`, an interpolation only Hydra resolves) is left unread."""
+    root, prefix = load_config(file)
+    missing = object()
+    values = {key: OmegaConf.select(root, ".".join(p for p in (prefix, key) if p), default=missing) for key in keys}
+    absent = [key for key, value in values.items() if value is missing]
+    if absent:
+        raise KeyError(f"configs/{file} has no {absent}")
+    return {key: plain(value) for key, value in values.items()}
+
+
 def from_config(file: str, key: str = "", /, *args: Any, **overrides: Any) -> Any:
     """Build the `_target_` of the node `key` of configs/<file> with its values (see config_args); `args` go
     first (those the config leaves to the caller, e.g. AvatarModel's spec and track_frames)."""

@@ -80,13 +80,14 @@ def draw_keypoints(size: int, points: list[tuple[np.ndarray, tuple[int, int, int
 
 def evaluate(
     run_dir: str | Path,
-    subject_dir: str | None = None,
-    max_frames: int | None = None,
-    video: bool = True,
-    occupancy_threshold: float | None = None,
+    *,
+    subject_dir: str | None,
+    max_frames: int | None,
+    video: bool,
+    occupancy_threshold: float | None,
 ) -> dict[str, Any]:
     """Render the held-out frames of an avatar run from tracked keypoints and from audio; return and save
-    the metrics."""
+    the metrics (`subject_dir` None: the run's own subject; `max_frames` None: every held-out frame)."""
 
     run = Path(run_dir)
     kind = model_kind(run)
@@ -217,10 +218,10 @@ def main(cfg: DictConfig) -> None:
         torch.set_num_threads(checked("threads", cfg.threads, int, minimum=1))
         metrics = evaluate(
             cfg.run,
-            cfg.subject_dir,
-            checked("max_frames", cfg.max_frames, int, minimum=1),
-            bool(cfg.video),
-            checked("occupancy_threshold", cfg.occupancy_threshold, float, above=0.0),
+            subject_dir=cfg.subject_dir,
+            max_frames=checked("max_frames", cfg.max_frames, int, minimum=1),
+            video=bool(cfg.video),
+            occupancy_threshold=checked("occupancy_threshold", cfg.occupancy_threshold, float, above=0.0),
         )
         print(
             f"metrics ({metrics['frames']} held-out frames) -> {Path(cfg.run) / 'eval' / 'metrics.json'}\n"

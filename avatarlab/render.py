@@ -33,11 +33,13 @@ log = logging.getLogger(__name__)
 def render(
     bundle: str | Path,
     out: str | Path,
-    audio: str | None = None,
-    keypoints: str | None = None,
-    max_seconds: float | None = None,
+    *,
+    audio: str | None,
+    keypoints: str | None,
+    max_seconds: float | None,
 ) -> dict[str, float]:
-    """Render to `out` (mp4 with audio); returns frames, seconds and frames per second."""
+    """Render to `out` (mp4 with audio), driven by exactly one of `audio` and `keypoints`, cut to `max_seconds`
+    (None: all of it); returns frames, seconds and frames per second."""
     if (audio is None) == (keypoints is None):
         raise UserInputError("pass exactly one driving signal", "audio=FILE (speech) or keypoints=PREPARED_SUBJECT_DIR")
     out_path = Path(out)
@@ -97,7 +99,11 @@ def main(cfg: DictConfig) -> None:
     def action() -> None:
         torch.set_num_threads(checked("threads", cfg.threads, int, minimum=1))
         stats = render(
-            cfg.bundle, cfg.out, cfg.audio, cfg.keypoints, checked("max_seconds", cfg.max_seconds, float, above=0.0)
+            cfg.bundle,
+            cfg.out,
+            audio=cfg.audio,
+            keypoints=cfg.keypoints,
+            max_seconds=checked("max_seconds", cfg.max_seconds, float, above=0.0),
         )
         print(
             f"video written: {cfg.out} ({int(stats['frames'])} frames, rendered at {stats['render_fps']:.1f} frames/s)"

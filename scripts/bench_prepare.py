@@ -32,15 +32,21 @@ def main() -> None:
         work = Path(tmp)
         if args.real.is_file():
             warmup = from_config("prepare.yaml", "params", size=64)
-            prepare_subject(args.real, work / "warmup", "warmup", warmup)  # numba and model caches
+            prepare_subject(args.real, work / "warmup", "warmup", warmup, force=False)  # numba and model caches
             start = time.perf_counter()
-            prepare_subject(args.real, work / "real", "real", from_config("prepare.yaml", "params", size=256))
+            prepare_subject(
+                args.real, work / "real", "real", from_config("prepare.yaml", "params", size=256), force=False
+            )
             print(f"prepare {args.real.name} at 256 px: {time.perf_counter() - start:.1f} s (bar: < 60 s)")
         else:
             print(f"real clip not found at {args.real}; skipped its timing")
         source = generate(work / "synthetic", from_config("synthetic.yaml", "params", seed=0, seconds=args.seconds))
         subject = prepare_subject(
-            source / "video.mp4", work / "synthetic_128", "synthetic", from_config("prepare.yaml", "params", size=128)
+            source / "video.mp4",
+            work / "synthetic_128",
+            "synthetic",
+            from_config("prepare.yaml", "params", size=128),
+            force=False,
         )
         truth = np.load(source / "ground_truth.npz")["rotation"].astype(np.float64)
         estimated = np.load(subject / "pose.npy")[:, :3, :3].astype(np.float64)

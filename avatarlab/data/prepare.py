@@ -151,7 +151,7 @@ def versions() -> dict[str, str]:
 
 
 def prepare_subject(
-    input_path: str | Path, out_dir: str | Path, name: str, params: PrepareParams, force: bool = False
+    input_path: str | Path, out_dir: str | Path, name: str, params: PrepareParams, *, force: bool
 ) -> Path:
     """Prepare `input_path` into `out_dir`; returns the subject folder. Reruns resume or do nothing."""
     params.validate()

@@ -69,7 +69,7 @@ def _piper(text: str) -> tuple[np.ndarray, int]:
     return np.concatenate([c.audio_float_array for c in chunks]), chunks[0].sample_rate
 
 
-def say(text: str, out: str | Path, engine: str = "espeak-ng", rate: int = 16000) -> float:
+def say(text: str, out: str | Path, *, engine: str, rate: int) -> float:
     """Write `text` spoken by `engine` to the wav file `out`; returns its length in seconds."""
 
     if not text.strip():
@@ -89,7 +89,9 @@ def _main() -> None:
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="say")
     def main(cfg: DictConfig) -> None:
-        seconds = run_cli(lambda: say(str(cfg.text), cfg.out, cfg.engine, checked("rate", cfg.rate, int, minimum=8000)))
+        seconds = run_cli(
+            lambda: say(str(cfg.text), cfg.out, engine=cfg.engine, rate=checked("rate", cfg.rate, int, minimum=8000))
+        )
         print(f"speech written: {cfg.out} ({seconds:.1f} s)")
 
     main()

@@ -2,7 +2,8 @@
 
 The run's model kind decides the exporter: the run's config.yaml names the LightningModule
 (`model._target_`), `avatarlab.<kind>.…` maps to kind <kind>, and `avatarlab.export.<kind>` must
-provide `export_run(run_dir, out) -> Path` (avatar: avatarlab/export/avatar.py; turn: avatarlab/export/turn.py).
+provide `export_run(run_dir, out, **options) -> Path` (avatar: avatarlab/export/avatar.py; turn:
+avatarlab/export/turn.py), taking those of the command's options (configs/export.yaml) that apply to its kind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def export(run_dir: str | Path, out: str | Path, **options: object) -> Path:
-    """Dispatch to the exporter of the run's model kind (options: exporter-specific, None ones dropped)."""
+    """Dispatch to the exporter of the run's model kind; it gets the `options` it names (configs/export.yaml sets
+    them all), and one it does not name must be None."""
     run = Path(run_dir)
     kind = model_kind(run)
     try:
@@ -33,14 +35,13 @@ def export(run_dir: str | Path, out: str | Path, **options: object) -> Path:
             f"no exporter for {kind!r} models (avatarlab.export.{kind} is missing)",
             "update avatarlab, or export a model kind it knows",
         ) from error
-    chosen = {k: v for k, v in options.items() if v is not None}
     accepted = inspect.signature(exporter.export_run).parameters
-    unknown = sorted(k for k in chosen if k not in accepted)
+    unknown = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if unknown:
         raise UserInputError(
             f"{kind} exports take no {', '.join(unknown)}", f"drop {', '.join(unknown)}= from the command line"
         )
-    path = exporter.export_run(run, out, **chosen)
+    path = exporter.export_run(run, out, **{k: v for k, v in options.items() if k in accepted})
     print(f"bundle written: {path}")
     return path
 

@@ -19,11 +19,11 @@ from avatarlab.runtime.avatar import AVATAR_BUNDLE_KIND
 log = logging.getLogger(__name__)
 
 
-def export_run(run_dir: str | Path, out: str | Path, occupancy_threshold: float | None = None) -> Path:
+def export_run(run_dir: str | Path, out: str | Path, *, occupancy_threshold: float | None) -> Path:
     """Write the bundle of a training run's avatar to `out` and return its path.
 
     `occupancy_threshold` re-derives the occupancy grid with another opacity threshold before export
-    (a sharper grid renders faster); the bundle records it."""
+    (a sharper grid renders faster; None keeps the trained one); the bundle records it."""
     run = Path(run_dir)
     checkpoint_path = find_checkpoint(run, "avatar_quickstart")
     checkpoint = load_checkpoint(checkpoint_path)

@@ -222,15 +222,16 @@ class StreamingASR:
 
     def _trim(self, heard_words: bool) -> None:
         """Cut the window at a final word's end, keeping `keep_s` of final audio before the unconfirmed part;
-        with no words heard, keep only the last `keep_s`; never longer than max_window."""
+        with no words heard for more than `keep_s` after the last final word (a pause, or a forced prefix the
+        decoder cannot continue), keep only the last `keep_s`; never longer than max_window."""
         cut = self._start
-        if self._inside:
+        if not heard_words and self._new_audio() > self.keep_s:
+            cut = self._start + len(self._audio) - round(self.keep_s * SAMPLE_RATE)
+        elif self._inside:
             last = self._inside[-1].end
             leaving = [w for w in self._inside if w.end <= last - self.keep_s]
             if leaving:
                 cut = round(leaving[-1].end * SAMPLE_RATE)
-        elif not heard_words:
-            cut = self._start + len(self._audio) - round(self.keep_s * SAMPLE_RATE)
         self._cut(max(cut, self._start + len(self._audio) - self.max_window))
 
     def _cut(self, cut: int) -> None:

@@ -11,14 +11,15 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import hydra
 import numpy as np
 import soundfile as sf
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
 from avatarlab.atomic import atomic_path
 from avatarlab.cli import checked, config_dir, run_cli
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CORPUS_FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
+Options = TypeVar("Options", ScriptOptions, RenderOptions)
 
 
 def split_families(
@@ -55,21 +57,25 @@ def split_families(
     return {s: sorted(v) for s, v in out.items()}
 
 
+def options(kind: type[Options], values: Mapping[str, Any]) -> Options:
+    """`kind` (ScriptOptions or RenderOptions) from its node of configs/turn_corpus.yaml, lists as tuples."""
+    return kind(**{k: tuple(v) if isinstance(v, (list, ListConfig)) else v for k, v in values.items()})
+
+
 def generate_corpus(
     out_dir: str | Path,
+    *,
     n_turns: int,
-    seed: int = 0,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    script: ScriptOptions | None = None,
-    render: RenderOptions | None = None,
-    force: bool = False,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    script: ScriptOptions,
+    render: RenderOptions,
+    force: bool,
 ) -> Path:
     """Write a corpus directory atomically and return it (kept as is if already complete and identical)."""
     if n_turns < len(SPLITS):
         raise UserInputError(f"n_turns={n_turns} is too small", "ask for at least a few dozen turns")
-    script = script or ScriptOptions()
-    render = render or RenderOptions()
     out = Path(out_dir)
     params = {
         "format_version": CORPUS_FORMAT_VERSION,
@@ -136,8 +142,6 @@ def generate_corpus(
 
 def run(cfg: DictConfig) -> Path:
     """Check the command's options, generate the corpus, and say where it is."""
-    script = ScriptOptions(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.script.items()})
-    render = RenderOptions(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.render.items()})
     n_turns, seed = checked("n_turns", cfg.n_turns, int, minimum=10), checked("seed", cfg.seed, int)
     val_fraction, test_fraction = (
         checked("val_fraction", cfg.val_fraction, float, above=0.0),
@@ -148,7 +152,16 @@ def run(cfg: DictConfig) -> Path:
             f"val_fraction + test_fraction = {val_fraction + test_fraction} leaves no training turns",
             "keep their sum below 1 (0.15 each by default)",
         )
-    out = generate_corpus(cfg.out, n_turns, seed, val_fraction, test_fraction, script, render, bool(cfg.force))
+    out = generate_corpus(
+        cfg.out,
+        n_turns=n_turns,
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        script=options(ScriptOptions, cfg.script),
+        render=options(RenderOptions, cfg.render),
+        force=bool(cfg.force),
+    )
     print(f"turn corpus: {out} (train.jsonl, val.jsonl, test.jsonl, audio/)")
     return out
 

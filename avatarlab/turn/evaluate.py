@@ -32,18 +32,20 @@ def evaluate(
     bundle: str | Path,
     corpus: str | Path,
     out: str | Path,
-    policy: dict[str, Any] | None = None,
-    silence_timeout_s: float = 0.7,
-    tail_s: float = 2.0,
-    word_delay_s: float = 0.0,
-    llm_first_words_s: float = 0.3,
-    limit: int | None = None,
-    streaming: bool = False,
+    *,
+    policy: dict[str, Any],
+    silence_timeout_s: float,
+    tail_s: float,
+    word_delay_s: float,
+    llm_first_words_s: float,
+    limit: int | None,
+    streaming: bool,
 ) -> dict[str, Any]:
     """Replay the corpus; return and write the figures of the predictor's policy and both baselines.
 
-    `policy` overrides thresholds of the policy stored in the bundle; `streaming` replays tick by tick
-    through the live update path (same figures, slower)."""
+    `policy` overrides thresholds of the policy stored in the bundle (a None one keeps the bundle's); `limit`
+    None replays every turn; `streaming` replays tick by tick through the live update path (same figures,
+    slower)."""
     corpus = Path(corpus)
     turns = read_corpus(corpus, check_audio=True)
     if limit:
@@ -57,7 +59,8 @@ def evaluate(
     probe = TurnPredictor.from_bundle(bundle, embed=lambda text: None)  # validates the bundle before the embedder loads
     cache = make_embedding_cache(corpus.parent, probe.spec)
     predictor = TurnPredictor(probe.model, probe.spec, cache)
-    policy = {**read_bundle(bundle, kind=TURN_BUNDLE_KIND).config.get("policy", {}), **(policy or {})}
+    chosen = {k: v for k, v in policy.items() if v is not None}
+    policy = {**read_bundle(bundle, kind=TURN_BUNDLE_KIND).config.get("policy", {}), **chosen}
     try:
         policies = [ResponsePolicy(**policy), ExactReusePolicy(**policy), SilencePolicy(silence_timeout_s)]
     except (TypeError, ValueError) as e:
@@ -126,22 +129,22 @@ def _write_turns(path: Path, traces: list[Trace]) -> None:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="turn_evaluate")
 def main(cfg: DictConfig) -> None:
-    chosen = OmegaConf.to_container(cfg.policy, resolve=True) or {}
-    policy = {k: v for k, v in chosen.items() if v is not None}  # type: ignore[union-attr]
+    chosen: dict[str, Any] = OmegaConf.to_container(cfg.policy, resolve=True) or {}  # type: ignore[assignment]
 
     def action() -> dict[str, Any]:
         torch.set_num_threads(checked("threads", cfg.threads, int, minimum=1))  # one is fastest for this model
+        policy = {k: checked(f"policy.{k}", v, float, minimum=0.0) for k, v in chosen.items()}
         return evaluate(
             cfg.bundle,
             cfg.corpus,
             cfg.out,
-            {k: checked(f"policy.{k}", v, float, minimum=0.0) for k, v in policy.items()},
-            checked("silence_timeout_s", cfg.silence_timeout_s, float, above=0.0),
-            checked("tail_s", cfg.tail_s, float, minimum=0.0),
-            checked("word_delay_s", cfg.word_delay_s, float, minimum=0.0),
-            checked("llm_first_words_s", cfg.llm_first_words_s, float, minimum=0.0),
-            checked("limit", cfg.limit, int, minimum=1),
-            bool(cfg.streaming),
+            policy=policy,
+            silence_timeout_s=checked("silence_timeout_s", cfg.silence_timeout_s, float, above=0.0),
+            tail_s=checked("tail_s", cfg.tail_s, float, minimum=0.0),
+            word_delay_s=checked("word_delay_s", cfg.word_delay_s, float, minimum=0.0),
+            llm_first_words_s=checked("llm_first_words_s", cfg.llm_first_words_s, float, minimum=0.0),
+            limit=checked("limit", cfg.limit, int, minimum=1),
+            streaming=bool(cfg.streaming),
         )
 
     run_cli(action)

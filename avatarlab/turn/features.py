@@ -65,9 +65,9 @@ MAX_PAUSE_S = 3.0
 class FeatureSpec:
     """Everything that fixes the feature values; travels with a trained model into its bundle."""
 
+    window_words: int  # the embedder sees the last N words of the prefix (set by the data config)
+    quantize_embedder: bool
     prosody: ProsodySpec = field(default_factory=ProsodySpec)
-    window_words: int = 24
-    quantize_embedder: bool = True
     version: int = FEATURE_VERSION
 
     def to_dict(self) -> dict[str, Any]:

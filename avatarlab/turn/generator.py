@@ -24,18 +24,18 @@ _SLOT = re.compile(r"\{(\w+)\}")
 _ALT = re.compile(r"\[([^\[\]]*)\]")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScriptOptions:
-    """How turns are composed: ending mix, holds, pauses (seconds)."""
+    """How turns are composed: ending mix, holds, pauses (seconds); values: configs/turn_corpus.yaml `script`."""
 
-    p_opener: float = 0.2
-    p_addition: float = 0.35
-    p_pivot: float = 0.35
-    p_hold: float = 0.35
-    p_second_ending: float = 0.15
-    hold_s: tuple[float, float] = (0.3, 1.2)
-    comma_gap_s: tuple[float, float] = (0.04, 0.22)
-    sentence_gap_s: tuple[float, float] = (0.05, 0.2)
+    p_opener: float
+    p_addition: float
+    p_pivot: float
+    p_hold: float
+    p_second_ending: float
+    hold_s: tuple[float, float]
+    comma_gap_s: tuple[float, float]
+    sentence_gap_s: tuple[float, float]
 
 
 @dataclass
@@ -181,16 +181,17 @@ def _join(tokens: list[str], joiner: str, question: bool) -> None:
         tokens[-1] = tokens[-1].rstrip(",.?") + ("?" if question else ".")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RenderOptions:
-    """Audio rendering: output rate, silence before and after, noise and level ranges."""
+    """Audio rendering: output rate, silence before and after, noise and level ranges; values:
+    configs/turn_corpus.yaml `render`."""
 
-    sample_rate: int = 16000
-    lead_s: tuple[float, float] = (0.15, 0.4)
-    tail_s: float = 2.0
-    snr_db: tuple[float, float] = (25.0, 50.0)
-    peak_dbfs: tuple[float, float] = (-18.0, -3.0)
-    fade_s: float = 0.008
+    sample_rate: int
+    lead_s: tuple[float, float]
+    tail_s: float
+    snr_db: tuple[float, float]
+    peak_dbfs: tuple[float, float]
+    fade_s: float
 
 
 def random_voice(rng: np.random.Generator) -> Voice:

@@ -82,13 +82,15 @@ def split_turns(words: list[Word], gap_s: float | None) -> list[list[Word]]:
 def transcribe(
     audio: Sequence[str],
     out: str | Path,
-    segment_gap_s: float | None = None,
-    model_dir: str | None = None,
-    compute_type: str = "int8",
-    threads: int = 2,
+    *,
+    segment_gap_s: float | None,
+    model_dir: str | None,
+    compute_type: str,
+    threads: int,
     lead_s: float = 0.3,
 ) -> list[Turn]:
-    """Transcribe recordings into turns and write them as a corpus file."""
+    """Transcribe recordings into turns and write them as a corpus file (`segment_gap_s` None: one turn per
+    file; `model_dir` None: the bundled Whisper)."""
     if not audio:
         raise UserInputError(
             "no audio files given",
@@ -150,10 +152,10 @@ def _main(cfg: DictConfig) -> None:
         lambda: transcribe(
             list(audio),
             cfg.out,
-            checked("segment_gap_s", cfg.segment_gap_s, float, above=0.0),
-            cfg.asr_model_dir,
-            cfg.compute_type,
-            checked("threads", cfg.threads, int, minimum=1),
+            segment_gap_s=checked("segment_gap_s", cfg.segment_gap_s, float, above=0.0),
+            model_dir=cfg.asr_model_dir,
+            compute_type=cfg.compute_type,
+            threads=checked("threads", cfg.threads, int, minimum=1),
         )
     )  # type: ignore[arg-type]
 

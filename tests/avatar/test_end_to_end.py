@@ -29,6 +29,7 @@ def prepared_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tmp_path_factory.mktemp("prepared") / "clip",
         "clip",
         from_config("prepare.yaml", "params", size=64),
+        force=False,
     )
 
 

@@ -24,4 +24,5 @@ def prepared_clip(synthetic_clip: Path, tmp_path_factory: pytest.TempPathFactory
         tmp_path_factory.mktemp("prepared") / "clip",
         "clip",
         from_config("prepare.yaml", "params", size=128),
+        force=False,
     )

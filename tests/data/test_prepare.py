@@ -72,7 +72,11 @@ def test_mouth_opening_tracks_ground_truth(prepared_clip: Path, synthetic_clip: 
 def test_rerun_does_nothing(prepared_clip: Path, synthetic_clip: Path) -> None:
     stamps = {name: (prepared_clip / name).stat().st_mtime_ns for name in OUTPUTS + ["manifest.json"]}
     prepare_subject(
-        synthetic_clip / "video.mp4", prepared_clip, "clip", from_config("prepare.yaml", "params", size=128)
+        synthetic_clip / "video.mp4",
+        prepared_clip,
+        "clip",
+        from_config("prepare.yaml", "params", size=128),
+        force=False,
     )
     assert stamps == {name: (prepared_clip / name).stat().st_mtime_ns for name in OUTPUTS + ["manifest.json"]}
 
@@ -80,7 +84,11 @@ def test_rerun_does_nothing(prepared_clip: Path, synthetic_clip: Path) -> None:
 def test_other_parameters_need_force(prepared_clip: Path, synthetic_clip: Path) -> None:
     with pytest.raises(UserInputError, match="force=true"):
         prepare_subject(
-            synthetic_clip / "video.mp4", prepared_clip, "clip", from_config("prepare.yaml", "params", size=96)
+            synthetic_clip / "video.mp4",
+            prepared_clip,
+            "clip",
+            from_config("prepare.yaml", "params", size=96),
+            force=False,
         )
 
 
@@ -150,23 +158,25 @@ def _astronaut(size: int = 256) -> np.ndarray:
 
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="does not exist"):
-        prepare_subject(tmp_path / "nope.mp4", tmp_path / "out", "x", from_config("prepare.yaml", "params"))
+        prepare_subject(
+            tmp_path / "nope.mp4", tmp_path / "out", "x", from_config("prepare.yaml", "params"), force=False
+        )
 
 
 def test_not_a_video(tmp_path: Path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n")
     with pytest.raises(UserInputError, match="not a video"):
-        prepare_subject(text, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
+        prepare_subject(text, tmp_path / "out", "x", from_config("prepare.yaml", "params"), force=False)
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
 def test_video_without_audio_needs_flag(tmp_path: Path) -> None:
     video = _write_video(tmp_path / "silent.mp4", [_astronaut()] * 60, audio=False)
     with pytest.raises(UserInputError, match="no audio track"):
-        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
+        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"), force=False)
     out = prepare_subject(
-        video, tmp_path / "out", "x", from_config("prepare.yaml", "params", size=64, allow_no_audio=True)
+        video, tmp_path / "out", "x", from_config("prepare.yaml", "params", size=64, allow_no_audio=True), force=False
     )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["input"]["has_audio"] is False
@@ -178,7 +188,7 @@ def test_no_face(tmp_path: Path) -> None:
         tmp_path / "noface.mp4", [rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(60)]
     )
     with pytest.raises(UserInputError, match="face was found in only"):
-        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
+        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"), force=False)
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
@@ -189,20 +199,22 @@ def test_several_faces(tmp_path: Path) -> None:
     pair = np.concatenate([face, face], axis=1)
     video = _write_video(tmp_path / "two.mp4", [pair] * 60)
     with pytest.raises(UserInputError, match="several faces"):
-        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
+        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"), force=False)
 
 
 def test_too_short(tmp_path: Path) -> None:
     video = _write_video(tmp_path / "short.mp4", [_astronaut()] * 25)
     with pytest.raises(UserInputError, match="shorter than the minimum"):
-        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"))
+        prepare_subject(video, tmp_path / "out", "x", from_config("prepare.yaml", "params"), force=False)
 
 
 def test_unwritable_output(tmp_path: Path, synthetic_clip: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(UserInputError, match="cannot write to the output folder"):
-        prepare_subject(synthetic_clip / "video.mp4", blocker / "subject", "x", from_config("prepare.yaml", "params"))
+        prepare_subject(
+            synthetic_clip / "video.mp4", blocker / "subject", "x", from_config("prepare.yaml", "params"), force=False
+        )
 
 
 def test_command_line_reports_bad_input(tmp_path: Path) -> None:
@@ -232,7 +244,11 @@ def test_command_line_reports_bad_input(tmp_path: Path) -> None:
 @pytest.mark.shared_data
 def test_real_face(shared_data: Path, tmp_path: Path) -> None:
     out = prepare_subject(
-        shared_data / "hdtf_katie_8s.mp4", tmp_path / "katie", "katie", from_config("prepare.yaml", "params", size=128)
+        shared_data / "hdtf_katie_8s.mp4",
+        tmp_path / "katie",
+        "katie",
+        from_config("prepare.yaml", "params", size=128),
+        force=False,
     )
     subject = Subject.open(out)
     detected = np.load(out / "detected.npy")

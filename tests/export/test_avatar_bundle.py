@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
+from avatarlab.config_args import config_values
 from avatarlab.export.__main__ import export
 from avatarlab.runtime.avatar import Avatar, load_avatar_model
 from avatarlab.runtime.bundle import BundleError
@@ -31,7 +32,7 @@ def trained_run(tiny_subject: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture()
 def bundle(trained_run: Path, tmp_path: Path) -> Path:
-    return export(trained_run, tmp_path / "bundle")
+    return export(trained_run, tmp_path / "bundle", **config_values("export.yaml", "occupancy_threshold"))
 
 
 def test_export_load_render_is_bit_identical(trained_run: Path, bundle: Path) -> None:

@@ -1,13 +1,15 @@
 """Compose training configs for tests: any avatar experiment on a tiny subject, the turn experiment on a tiny
-corpus, shrunk to a few steps."""
+corpus, shrunk to a few steps; the arguments the turn corpus and transcribe commands give their functions."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
 from avatarlab.cli import CONFIG_DIR
+from avatarlab.config_args import config_values
 
 AVATAR_EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("avatar_*.yaml"))
 
@@ -92,3 +94,21 @@ def turn_train_config(corpus: str | Path, out: Path, overrides: list[str] | None
         del cfg["hydra"]
     GlobalHydra.instance().clear()
     return cfg
+
+
+def corpus_args(**overrides: Any) -> dict[str, Any]:
+    """generate_corpus's keyword arguments as configs/turn_corpus.yaml sets them (the output folder is the
+    caller's), `overrides` in place of the file's values."""
+    from avatarlab.turn.corpus import options
+    from avatarlab.turn.generator import RenderOptions, ScriptOptions
+
+    names = ("n_turns", "seed", "val_fraction", "test_fraction", "script", "render", "force")
+    args = {**config_values("turn_corpus.yaml", *names), **overrides}
+    return {**args, "script": options(ScriptOptions, args["script"]), "render": options(RenderOptions, args["render"])}
+
+
+def transcribe_options() -> dict[str, Any]:
+    """transcribe's keyword arguments as configs/turn_transcribe.yaml sets them (its asr_model_dir is model_dir)."""
+    values = config_values("turn_transcribe.yaml", "segment_gap_s", "asr_model_dir", "compute_type", "threads")
+    model_dir = values.pop("asr_model_dir")
+    return {**values, "model_dir": model_dir}

@@ -21,6 +21,7 @@ def real_clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Su
         tmp_path_factory.mktemp("real_clip") / "katie",
         "katie",
         from_config("prepare.yaml", "params", size=128),
+        force=False,
     )
     return Subject.open(out)
 

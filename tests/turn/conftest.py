@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from avatarlab.turn.corpus import generate_corpus
-from tests.helpers.configs import turn_train_config
+from tests.helpers.configs import corpus_args, turn_train_config
 
 TINY_TURNS = 260
 
@@ -16,7 +16,7 @@ TINY_TURNS = 260
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few hundred generated turns (train/val/test by family), with audio."""
-    return generate_corpus(tmp_path_factory.mktemp("turn") / "corpus", n_turns=TINY_TURNS, seed=11)
+    return generate_corpus(tmp_path_factory.mktemp("turn") / "corpus", **corpus_args(n_turns=TINY_TURNS, seed=11))
 
 
 @pytest.fixture(scope="session")

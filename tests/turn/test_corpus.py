@@ -12,19 +12,24 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from avatarlab.config_args import config_args
 from avatarlab.errors import UserInputError
-from avatarlab.turn.corpus import generate_corpus, split_families
+from avatarlab.turn.corpus import generate_corpus, options, split_families
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.generator import ScriptOptions, compose
 from avatarlab.turn.templates import FAMILIES, KINDS
 from avatarlab.turn.tts import EspeakSynthesizer, Voice
+from tests.helpers.configs import corpus_args
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _generate(out: Path, seed: int) -> Path:
     """In a fresh process, as a user runs it (espeak-ng keeps waveform state across utterances)."""
-    code = f"from avatarlab.turn.corpus import generate_corpus; generate_corpus({str(out)!r}, n_turns=24, seed={seed})"
+    code = (
+        "from avatarlab.turn.corpus import generate_corpus; from tests.helpers.configs import corpus_args; "
+        f"generate_corpus({str(out)!r}, **corpus_args(n_turns=24, seed={seed}))"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=300)
     return out
 
@@ -91,20 +96,24 @@ def test_espeak_word_times_follow_the_audio() -> None:
 def test_pivot_and_addition_annotations() -> None:
     rng = np.random.default_rng(3)
     family = next(f for f in FAMILIES if f.name == "dream_story")
-    scripts = [compose(family, rng, ScriptOptions(p_pivot=1.0, p_addition=0.0, p_second_ending=0.0)) for _ in range(5)]
+    pivots = options(
+        ScriptOptions, config_args("turn_corpus.yaml", "script", p_pivot=1.0, p_addition=0.0, p_second_ending=0.0)
+    )
+    scripts = [compose(family, rng, pivots) for _ in range(5)]
     for s in scripts:
         assert s.pivot_word is not None and s.complete_at == len(s.tokens) and s.ending.startswith("pivot:")
-    plain = compose(
-        family, rng, ScriptOptions(p_pivot=0.0, p_addition=1.0, p_second_ending=0.0, p_opener=0.0, p_hold=0.0)
+    additions = config_args(
+        "turn_corpus.yaml", "script", p_pivot=0.0, p_addition=1.0, p_second_ending=0.0, p_opener=0.0, p_hold=0.0
     )
+    plain = compose(family, rng, options(ScriptOptions, additions))
     assert plain.pivot_word is None and plain.complete_at < len(plain.tokens)
 
 
 def test_rebuilding_with_other_parameters_needs_force(tmp_path: Path) -> None:
-    out = generate_corpus(tmp_path / "c", n_turns=12, seed=1)
-    assert generate_corpus(out, n_turns=12, seed=1) == out  # complete and identical: kept as is
+    out = generate_corpus(tmp_path / "c", **corpus_args(n_turns=12, seed=1))
+    assert generate_corpus(out, **corpus_args(n_turns=12, seed=1)) == out  # complete and identical: kept as is
     with pytest.raises(UserInputError, match="other parameters"):
-        generate_corpus(out, n_turns=13, seed=1)
+        generate_corpus(out, **corpus_args(n_turns=13, seed=1))
 
 
 def test_command_line_reports_bad_input(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avatarlab.config_args import config_args
+from avatarlab.config_args import config_args, config_values
 from avatarlab.runtime.response_policy import ExactReusePolicy, ResponsePolicy, SilencePolicy
 from avatarlab.runtime.turn_predictor import TurnPredictor
 from avatarlab.turn.evaluate import evaluate
@@ -37,7 +37,10 @@ def test_streaming_and_batched_replay_agree(tiny_bundle: Path, tiny_corpus: Path
 
 
 def test_evaluate_reports_policy_and_baselines(tiny_bundle: Path, tiny_corpus: Path, tmp_path: Path) -> None:
-    results = evaluate(tiny_bundle, tiny_corpus / "test.jsonl", tmp_path / "eval")
+    options = ("policy", "silence_timeout_s", "tail_s", "word_delay_s", "llm_first_words_s", "limit", "streaming")
+    results = evaluate(
+        tiny_bundle, tiny_corpus / "test.jsonl", tmp_path / "eval", **config_values("turn_evaluate.yaml", *options)
+    )
     rows = {r["policy"]: r for r in results["rows"]}
     assert set(rows) == {"predictor", "exact_reuse", "silence_700ms"}
     silence = rows["silence_700ms"]

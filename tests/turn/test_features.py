@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from avatarlab.config_args import from_config
+from avatarlab.config_args import config_args, from_config
 from avatarlab.runtime.turn_predictor import TurnPredictor
 from avatarlab.turn.embed import PrefixEmbedder, prefix_text
 from avatarlab.turn.features import (
@@ -28,9 +28,15 @@ from avatarlab.turn.prosody import FrameTrack
 from avatarlab.turn.tables import build_tables, load_turn_audio, make_embedding_cache, stability_labels
 
 
+def corpus_spec() -> FeatureSpec:
+    """The feature spec configs/data/turn_corpus.yaml trains with."""
+    data = config_args("data/turn_corpus.yaml")
+    return FeatureSpec(window_words=data["window_words"], quantize_embedder=data["quantize_embedder"])
+
+
 @pytest.fixture(scope="module")
 def tables(tiny_corpus: Path):  # type: ignore[no-untyped-def]
-    spec = FeatureSpec()
+    spec = corpus_spec()
     return build_tables(
         tiny_corpus / "val.jsonl", spec, make_embedding_cache(tiny_corpus, spec), cache_dir=tiny_corpus / "cache"
     )
@@ -63,7 +69,7 @@ def test_shapes(tiny_corpus: Path, tables) -> None:  # type: ignore[no-untyped-d
 
 
 def test_live_predictor_sees_the_table_features(tiny_corpus: Path, tables) -> None:  # type: ignore[no-untyped-def]
-    spec = FeatureSpec()
+    spec = corpus_spec()
     turn = read_corpus(tiny_corpus / "val.jsonl")[0]
     t_index = int(np.flatnonzero(tables.turn_ids == turn.id)[0])
     cache = make_embedding_cache(tiny_corpus, spec)

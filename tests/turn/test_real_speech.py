@@ -16,6 +16,7 @@ from avatarlab.turn.metrics import roc_auc
 from avatarlab.turn.replay import replay
 from avatarlab.turn.tables import load_turn_audio
 from avatarlab.turn.transcribe import transcribe
+from tests.helpers.configs import transcribe_options
 
 
 @pytest.mark.slow
@@ -24,7 +25,7 @@ def test_p_end_peaks_at_real_sentence_ends(shared_data: Path, tiny_bundle: Path,
     recording = shared_data / "speech_english_60s.wav"
     if not recording.is_file():
         pytest.skip(f"{recording} is missing")
-    turn = transcribe([str(recording)], tmp_path / "real.jsonl")[0]
+    turn = transcribe([str(recording)], tmp_path / "real.jsonl", **transcribe_options())[0]
     turn = read_corpus(tmp_path / "real.jsonl")[0]
     assert len(turn.words) > 80
     trace = replay(

@@ -11,6 +11,7 @@ import pytest
 from avatarlab.errors import UserInputError
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.transcribe import _positional_audio, split_turns, transcribe
+from tests.helpers.configs import transcribe_options
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,9 +40,9 @@ def test_generated_speech_is_transcribed_with_word_times(tiny_corpus: Path, tmp_
 
 def test_bad_input_and_turn_splitting(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="no audio files"):
-        transcribe([], tmp_path / "a.jsonl")
+        transcribe([], tmp_path / "a.jsonl", **transcribe_options())
     with pytest.raises(UserInputError, match="does not exist"):
-        transcribe([str(tmp_path / "missing.wav")], tmp_path / "a.jsonl")
+        transcribe([str(tmp_path / "missing.wav")], tmp_path / "a.jsonl", **transcribe_options())
     assert _positional_audio(["a.wav", "b c.wav", "out=x.jsonl"]) == ["out=x.jsonl", "audio=['a.wav','b c.wav']"]
     from avatarlab.turn.format import Word
 
