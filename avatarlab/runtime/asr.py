@@ -18,13 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from avatarlab.runtime.audio_input import mono_chunk
-from avatarlab.runtime.whisper_window import (
-    SAMPLE_RATE,
-    WhisperWindow,
-    WindowWord,
-    bundled_whisper_dir,
-    load_whisper,
-)
+from avatarlab.runtime.whisper_window import WhisperWindow, WindowWord, bundled_whisper_dir, load_whisper
+from avatarlab.spec.stream import AUDIO_RATE
 from avatarlab.turn.format import normalize_word
 
 LOOP_PERIODS = (1, 2, 3, 4)  # word-loop lengths cut from a hypothesis ("no no no", "asked and asked and")
@@ -122,14 +117,14 @@ class StreamingASR:
             raise ValueError("need step_s > 0, min_window_s > 0 and keep_s < max_window_s <= 30")
         model = load_whisper(model_dir or bundled_whisper_dir(), compute_type, intra_threads)
         self.window = WhisperWindow(model, max_tokens_per_s, no_repeat_ngram_size)
-        self.step = round(step_s * SAMPLE_RATE)
-        self.min_window = round(min_window_s * SAMPLE_RATE)
-        self.max_window = round(max_window_s * SAMPLE_RATE)
+        self.step = round(step_s * AUDIO_RATE)
+        self.min_window = round(min_window_s * AUDIO_RATE)
+        self.max_window = round(max_window_s * AUDIO_RATE)
         self.keep_s = keep_s
         self.end_guard_s = end_guard_s
         self.context_words = context_words
         self.no_speech_threshold = no_speech_threshold
-        self.flush_pad = np.zeros(round(flush_pad_s * SAMPLE_RATE), np.float32)
+        self.flush_pad = np.zeros(round(flush_pad_s * AUDIO_RATE), np.float32)
         self.reset()
 
     @property
@@ -150,12 +145,12 @@ class StreamingASR:
     @property
     def time(self) -> float:
         """Stream seconds accepted so far."""
-        return (self._start + len(self._audio)) / SAMPLE_RATE
+        return (self._start + len(self._audio)) / AUDIO_RATE
 
     @property
     def window_s(self) -> float:
         """Seconds of audio the next decoding step reads."""
-        return len(self._audio) / SAMPLE_RATE
+        return len(self._audio) / AUDIO_RATE
 
     def accept(self, samples: np.ndarray) -> AsrUpdate | None:
         """Add audio; decode when `step_s` of it has arrived since the last step (one step per call, however
@@ -179,7 +174,7 @@ class StreamingASR:
 
     def _new_audio(self) -> float:
         """Seconds of window audio after the last final word inside it."""
-        since = self._inside[-1].end if self._inside else self._start / SAMPLE_RATE
+        since = self._inside[-1].end if self._inside else self._start / AUDIO_RATE
         return self.time - since
 
     def _context_tokens(self, leaving: list[_Word]) -> list[int]:
@@ -191,7 +186,7 @@ class StreamingASR:
 
     def _hypothesis(self, final: bool) -> list[_Word]:
         """The words after the final ones, in stream seconds, loops cut, times kept in order and in the window."""
-        offset = self._start / SAMPLE_RATE
+        offset = self._start / AUDIO_RATE
         audio = np.concatenate([self._audio, self.flush_pad]) if final else self._audio
         prefix = [WindowWord(w.text, w.tokens, w.start - offset, w.end - offset, w.probability) for w in self._inside]
         result = self.window(audio, self._context, prefix, self._new_audio())
@@ -212,7 +207,7 @@ class StreamingASR:
         while agreed and not final and hypothesis[agreed - 1].end > self.time - self.end_guard_s:
             agreed -= 1  # a word aligned to the window's very end may be cut short, or not said at all
         confirmed, self._previous = hypothesis[:agreed], hypothesis[agreed:]
-        if not final and not confirmed and len(self._audio) > self.max_window:
+        if not final and not confirmed and len(self._audio) >= self.max_window:
             confirmed = [w for w in hypothesis if w.end <= self.time - self.keep_s]  # a window that never agrees
             self._previous = hypothesis[len(confirmed) :]
         self._inside += confirmed
@@ -223,15 +218,17 @@ class StreamingASR:
     def _trim(self, heard_words: bool) -> None:
         """Cut the window at a final word's end, keeping `keep_s` of final audio before the unconfirmed part;
         with no words heard for more than `keep_s` after the last final word (a pause, or a forced prefix the
-        decoder cannot continue), keep only the last `keep_s`; never longer than max_window."""
+        decoder cannot continue), cut at that word's end (the prefix goes), then keep only the last `keep_s`;
+        never longer than max_window."""
         cut = self._start
         if not heard_words and self._new_audio() > self.keep_s:
-            cut = self._start + len(self._audio) - round(self.keep_s * SAMPLE_RATE)
+            end = self._start + len(self._audio)
+            cut = round(self._inside[-1].end * AUDIO_RATE) if self._inside else end - round(self.keep_s * AUDIO_RATE)
         elif self._inside:
             last = self._inside[-1].end
             leaving = [w for w in self._inside if w.end <= last - self.keep_s]
             if leaving:
-                cut = round(leaving[-1].end * SAMPLE_RATE)
+                cut = round(leaving[-1].end * AUDIO_RATE)
         self._cut(max(cut, self._start + len(self._audio) - self.max_window))
 
     def _cut(self, cut: int) -> None:
@@ -240,7 +237,7 @@ class StreamingASR:
             return
         self._audio = self._audio[cut - self._start :]
         self._start = cut
-        leaving = [w for w in self._inside if round(w.end * SAMPLE_RATE) <= cut]
+        leaving = [w for w in self._inside if round(w.end * AUDIO_RATE) <= cut]
         self._context = self._context_tokens(leaving)
         self._inside = self._inside[len(leaving) :]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from avatarlab.spec.stream import AUDIO_RATE
+
 MAX_LENGTH = 448  # Whisper's decoder positions (prompt and output together)
 MAX_CONTEXT = MAX_LENGTH // 2 - 1  # tokens of earlier text a prompt may carry, as faster-whisper allows
 
@@ -32,6 +33,8 @@ class WindowWord:
 
 @dataclass(frozen=True)
 class WindowResult:
+    """What one window adds, and the model's probability that it holds no speech."""
+
     words: list[WindowWord]  # the words decoded after the forced prefix
     no_speech_prob: float
 
@@ -76,9 +79,6 @@ class WhisperWindow:
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.max_window_s = self.extractor.chunk_length
 
-    def encode_text(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text)
-
     def log_mel(self, audio: np.ndarray) -> np.ndarray:
         """[n_mels, frames] log-mel of `audio`, as faster-whisper's FeatureExtractor computes it, with the mel
         projection done outside BLAS (its threads stall for tens of ms on a busy machine, for a 0.3 ms product)."""
@@ -105,8 +105,8 @@ class WhisperWindow:
         as the prompt; at most `max_tokens_per_s * new_s + 2` new tokens."""
         import ctranslate2
 
-        if len(audio) > self.max_window_s * SAMPLE_RATE:
-            raise ValueError(f"a window holds at most {self.max_window_s} s of audio, not {len(audio) / SAMPLE_RATE}")
+        if len(audio) > self.max_window_s * AUDIO_RATE:
+            raise ValueError(f"a window holds at most {self.max_window_s} s of audio, not {len(audio) / AUDIO_RATE}")
         tok = self.tokenizer
         mel, frames = self.features(audio)
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)

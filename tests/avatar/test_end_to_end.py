@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from avatarlab.training import train
 from tests.helpers.configs import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
+# Enough steps and rays for the tiny field to learn the face (untrained it renders a flat fog of about the
+# frames' mean colour).
+LEARN_THE_FACE = [
+    "trainer.max_steps=150",
+    "trainer.val_check_interval=150",
+    "callbacks.model_checkpoint.every_n_train_steps=150",
+    "data.rays=1024",
+    "data.frames=4",
+    "model.occupancy_warmup=25",
+    "model.occupancy_every=25",
+    "model.video_every=1000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +48,30 @@ def prepared_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+def blank_render_psnr(subject: Path, frames: int) -> float:
+    """The best PSNR on the first held-out `frames` of a render that shows nothing of the face: black frames,
+    the background plate, or the frames' mean colour."""
+    manifest = json.loads((subject / "manifest.json").read_text())
+    start = manifest["split"]["val"][0]
+    real = np.load(subject / "frames.npy")[start : start + frames].astype(np.float64) / 255
+    plate = cv2.cvtColor(cv2.imread(str(subject / "background.png")), cv2.COLOR_BGR2RGB) / 255.0
+    blanks = [np.zeros(3), plate, real.mean(axis=(0, 1, 2))]
+    return max(float(np.mean([-10 * np.log10(np.mean((frame - blank) ** 2)) for frame in real])) for blank in blanks)
+
+
+def video_stream(path: Path) -> tuple[int, int, int]:
+    """Decoded frame count, width and height of the video stream in `path`."""
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0"]
+        + ["-show_entries", "stream=nb_read_frames,width,height", "-of", "default=noprint_wrappers=1", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fields = dict(line.split("=", 1) for line in probe.split())
+    return int(fields["nb_read_frames"]), int(fields["width"]), int(fields["height"])
+
+
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args],
@@ -46,7 +85,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train(tiny_train_config("avatar_quickstart", prepared_tiny, run, ["trainer.max_steps=4"]))
+    train(tiny_train_config("avatar_quickstart", prepared_tiny, run, LEARN_THE_FACE))
 
     result = _run("-m", "avatarlab.evaluate", f"run={run}", "max_frames=6")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -68,14 +107,20 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
         "render_fps",
     ):
         assert key in metrics
-    assert metrics["psnr"] > 5 and metrics["render_fps"] > 0
+    assert metrics["frames"] == 6 and metrics["size"] == 64
+    for key in ("psnr", "psnr_audio", "ssim", "render_fps"):
+        assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), (key, metrics[key])
+    floor = blank_render_psnr(prepared_tiny, 6)  # black frames, the bare plate or one flat colour score this
+    assert metrics["psnr"] > floor + 3 and metrics["psnr_audio"] > floor + 1, (floor, metrics)
+    assert 0 < metrics["ssim"] <= 1 and metrics["render_fps"] > 0
     assert metrics["psnr_ci95"][0] <= metrics["psnr"] <= metrics["psnr_ci95"][1]
-    assert (run / "eval" / "side_by_side.mp4").stat().st_size > 0
+    assert video_stream(run / "eval" / "side_by_side.mp4") == (6, 3 * 64, 64)  # real | audio | keypoints
 
     bundle = tmp_path / "bundle"
     result = _run("-m", "avatarlab.export", f"run={run}", f"out={bundle}")
     assert result.returncode == 0, result.stderr[-2000:]
-    json.loads((bundle / "manifest.json").read_text())  # includes the evaluation's metrics
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["metadata"]["metrics"]["psnr"] == metrics["psnr"]  # the bundle carries the evaluation
 
     audio = REPO.parent / "shared" / "data" / "speech_radio31_8s.wav"
     audio = audio if audio.is_file() else prepared_tiny / "audio.wav"
@@ -88,13 +133,14 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
         text=True,
     ).stdout.split()
     assert sorted(streams) == ["audio", "video"]
+    assert video_stream(out) == (38, 64, 64)  # 1.5 s of speech at 25 frames/s, rounded up
 
     driven = tmp_path / "driven.mp4"
     result = _run(
         "-m", "avatarlab.render", f"bundle={bundle}", f"keypoints={prepared_tiny}", f"out={driven}", "max_seconds=1"
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert driven.stat().st_size > 0
+    assert video_stream(driven) == (25, 64, 64)  # 1 s of the driving subject's keypoints
 
 
 def test_render_cli_errors(tmp_path: Path) -> None:
@@ -103,6 +149,6 @@ def test_render_cli_errors(tmp_path: Path) -> None:
     result = _run(
         "-m", "avatarlab.render", f"bundle={tmp_path / 'none'}", "audio=/nonexistent.wav", f"out={tmp_path / 'x.mp4'}"
     )
-    assert result.returncode == 2 and "error:" in result.stderr
+    assert result.returncode == 2 and f"error: no bundle directory at {tmp_path / 'none'}" in result.stderr
     result = _run("-m", "avatarlab.evaluate", f"run={tmp_path}")
     assert result.returncode == 2 and "not a training run" in result.stderr
