@@ -143,6 +143,7 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
     assert video_stream(driven) == (25, 64, 64)  # 1 s of the driving subject's keypoints
 
 
+@pytest.mark.slow
 def test_render_cli_errors(tmp_path: Path) -> None:
     result = _run("-m", "avatarlab.render", f"bundle={tmp_path}", f"out={tmp_path / 'x.mp4'}")
     assert result.returncode == 2 and "exactly one driving signal" in result.stderr

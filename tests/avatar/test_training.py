@@ -24,7 +24,10 @@ def test_every_stage_and_ablation_has_a_config() -> None:
         assert name in AVATAR_EXPERIMENTS
 
 
-@pytest.mark.parametrize("experiment", AVATAR_EXPERIMENTS)
+@pytest.mark.parametrize(
+    "experiment",
+    [e if e == "avatar_quickstart" else pytest.param(e, marks=pytest.mark.slow) for e in AVATAR_EXPERIMENTS],
+)  # the fast lane trains the quickstart; the full suite every experiment
 def test_experiment_trains_a_few_steps(experiment: str, tiny_subject: Path, tmp_path: Path) -> None:
     cfg = tiny_train_config(experiment, tiny_subject, tmp_path)
     metrics = train(cfg)

@@ -3,12 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from avatarlab.config_args import from_config
 from avatarlab.data.synthetic import generate, mouth_track
 
 
+@pytest.mark.slow
 def test_generator_is_deterministic(tmp_path: Path) -> None:
     a = generate(tmp_path / "a", from_config("synthetic.yaml", "params", seed=7, seconds=2.0))
     b = generate(tmp_path / "b", from_config("synthetic.yaml", "params", seed=7, seconds=2.0))

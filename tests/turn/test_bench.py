@@ -109,6 +109,7 @@ def test_report_judges_the_bar_by_the_p99_of_word_updates(
     assert rows["tick (10 ms of audio)"][1:] == [1.0, 1.4, 1.49, 1.5]  # median, p90, p99, max
 
 
+@pytest.mark.slow
 def test_a_trained_bundle_meets_the_update_bar(tiny_bundle: Path, tiny_corpus: Path) -> None:
     result = subprocess.run(
         [

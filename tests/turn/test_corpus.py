@@ -34,6 +34,7 @@ def _generate(out: Path, seed: int) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_same_corpus_other_seed_other_corpus(tmp_path: Path) -> None:
     a, b, c = _generate(tmp_path / "a", 5), _generate(tmp_path / "b", 5), _generate(tmp_path / "c", 6)
     for split in ("train", "val", "test"):

@@ -22,6 +22,7 @@ from avatarlab.turn.tables import load_turn_audio, make_embedding_cache
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_streaming_and_batched_replay_agree(tiny_bundle: Path, tiny_corpus: Path) -> None:
     probe = TurnPredictor.from_bundle(tiny_bundle, embed=lambda t: None)
     predictor = TurnPredictor(probe.model, probe.spec, make_embedding_cache(tiny_corpus, probe.spec))
@@ -36,6 +37,7 @@ def test_streaming_and_batched_replay_agree(tiny_bundle: Path, tiny_corpus: Path
         assert all(o.commit_t is not None for o in live.outcomes.values())
 
 
+@pytest.mark.slow
 def test_evaluate_reports_policy_and_baselines(tiny_bundle: Path, tiny_corpus: Path, tmp_path: Path) -> None:
     options = ("policy", "silence_timeout_s", "tail_s", "word_delay_s", "llm_first_words_s", "limit", "streaming")
     results = evaluate(
@@ -57,6 +59,7 @@ def test_evaluate_reports_policy_and_baselines(tiny_bundle: Path, tiny_corpus: P
     )
 
 
+@pytest.mark.slow
 def test_evaluate_command_line(tiny_bundle: Path, tiny_corpus: Path, tmp_path: Path) -> None:
     ok = subprocess.run(
         [

@@ -18,6 +18,7 @@ from avatarlab.runtime.turn_predictor import TurnPredictor
 from avatarlab.turn.module import TurnLitModule
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # every test here reads a trained run or its bundle
 
 
 def test_bundle_holds_everything_the_runtime_needs(tiny_bundle: Path) -> None:

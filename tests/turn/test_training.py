@@ -11,6 +11,7 @@ from avatarlab.training import train
 from tests.helpers.configs import turn_train_config
 
 
+@pytest.mark.slow
 def test_turn_config_trains(tiny_run: Path) -> None:
     assert (tiny_run / "checkpoints" / "final.ckpt").is_file()
     assert (tiny_run / "config.yaml").is_file()
@@ -21,6 +22,7 @@ def test_turn_config_trains(tiny_run: Path) -> None:
     assert ckpt["hyper_parameters"]["policy"]["commit_threshold"] > 0
 
 
+@pytest.mark.slow
 def test_training_learns_the_end_of_turn(tiny_run: Path) -> None:
     import csv
 
