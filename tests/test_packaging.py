@@ -31,7 +31,9 @@ def test_every_subpackage_and_the_configs_are_declared() -> None:
 
 
 def test_configs_are_found_through_the_package() -> None:
-    assert Path(config_dir()) == REPO / "configs"  # the editable install maps avatarlab.configs to configs/
+    import avatarlab.configs  # the editable install (`make setup`) maps the package to configs/
+
+    assert Path(avatarlab.configs.__file__).parent == REPO / "configs" == Path(config_dir())
     assert (Path(config_dir()) / "train.yaml").is_file()
 
 
@@ -51,7 +53,7 @@ def fresh_venv(root: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_non_editable_install_runs_outside_the_checkout(tmp_path: Path) -> None:
+def test_a_non_editable_install_runs_outside_the_checkout(tiny_subject: Path, tmp_path: Path) -> None:
     source = tmp_path / "source"  # a copy, so that the build leaves nothing in the checkout
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -96,3 +98,15 @@ def test_a_non_editable_install_runs_outside_the_checkout(tmp_path: Path) -> Non
     train = run(str(tmp_path / "venv" / "bin" / "avatarlab-train"), "--help")
     assert train.returncode == 0 and "== Configuration groups ==" in train.stdout, train.stderr[-2000:]
     assert list(outside.iterdir()) == []  # --help writes nothing
+
+    from avatarlab.config_args import config_values
+    from avatarlab.export.__main__ import export
+    from avatarlab.training import train as train_run
+    from tests.helpers.configs import tiny_train_config
+
+    train_run(tiny_train_config("avatar_quickstart", tiny_subject, tmp_path / "run", ["trainer.max_steps=2"]))
+    bundle = export(tmp_path / "run", tmp_path / "bundle", **config_values("export.yaml", "occupancy_threshold"))
+    audio = f"audio={tiny_subject / 'audio.wav'}"
+    render = run(str(python), "-m", "avatarlab.render", f"bundle={bundle}", audio, "out=hello.mp4", "max_seconds=0.4")
+    assert render.returncode == 0, render.stderr[-2000:]
+    assert "(10 frames," in render.stdout and (outside / "hello.mp4").stat().st_size > 0

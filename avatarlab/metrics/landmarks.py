@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 
 from avatarlab.data import face_landmarks as fl
-from avatarlab.data.face_tracking import track_faces
 
 MOUTH = fl.LIPS  # the 40 lip landmarks
 
@@ -19,6 +18,9 @@ def track_frames(frames: Iterable[np.ndarray], upscale_to: int = 256) -> tuple[n
     Small frames are upscaled before FaceMesh (it finds faces more reliably at 256 px) and the
     landmarks scaled back.
     """
+    # mediapipe loads here, not at import: its native framework slows torch in the same process, so it
+    # must not load before an evaluation has rendered (and timed) its frames
+    from avatarlab.data.face_tracking import track_faces
 
     frames = list(frames)
     if not frames:

@@ -65,7 +65,9 @@ def load_whisper(model_dir: str, compute_type: str, intra_threads: int):  # type
 class WhisperWindow:
     """Recognise windows of up to 30 s with a loaded faster-whisper model (English)."""
 
-    def __init__(self, model, max_tokens_per_s: float, no_repeat_ngram_size: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, model, max_tokens_per_s: float, no_repeat_ngram_size: int
+    ) -> None:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
@@ -132,7 +134,9 @@ class WhisperWindow:
             words = words[:-1]  # stopped by the length bound, not by the model: the last word may be cut
         return WindowResult(words, float(result.no_speech_prob))
 
-    def _align(self, encoded, forced: list[int], new: list[int], frames: int) -> list[WindowWord]:  # type: ignore[no-untyped-def]
+    def _align(  # type: ignore[no-untyped-def]
+        self, encoded, forced: list[int], new: list[int], frames: int
+    ) -> list[WindowWord]:
         """The words `new` adds after `forced`, timed by cross-attention alignment over both; punctuation joins
         its word. Tokens that continue the prefix's last word (it was cut short) are dropped: it is final."""
         if not new:

@@ -41,6 +41,7 @@ def test_experiment_trains_a_few_steps(experiment: str, tiny_subject: Path, tmp_
     assert (tmp_path / "csv" / "metrics.csv").is_file()
 
 
+@pytest.mark.slow
 def test_stages_chain_through_checkpoints(tiny_subject: Path, tmp_path: Path) -> None:
     train(tiny_train_config("avatar_stage_field", tiny_subject, tmp_path / "field"))
     field_ckpt = tmp_path / "field" / "checkpoints" / "final.ckpt"
