@@ -7,4 +7,9 @@ Lightning, Hydra, the command-line helpers, training or export code (tests/runti
     turn_predictor    the turn bundle loader and its streaming state (p_end, p_stable every 10 ms)
     response_policy   WAIT / DRAFT / COMMIT / DISCARD from the predictor, and two baselines
     vad, asr          voice activity (silero) and streaming recognition (Whisper on short windows)
+    llm, llm_local    streaming chat: any OpenAI-compatible endpoint, or the embedded SmolLM2
+    tts, persona      speech with word times (espeak-ng, piper), phrase splitting; who the avatar is
+    timeline          one clock and one event timeline for every stage, per-stage CPU time
+    conversation      the history as the model sees it: only what the listener heard of each reply
+    interruptions     backchannel, false start, echo or barge-in, and the reply's playback state
 """
