@@ -39,7 +39,7 @@ class ReplyError(RuntimeError):
 
 
 class WordTiming(Protocol):
-    """A word and its times in seconds (a tts.SpokenWord)."""
+    """A word and its times in seconds (a tts.SpokenWord; a TimedWord being played, in session seconds)."""
 
     @property
     def word(self) -> str: ...

@@ -38,6 +38,8 @@ from typing import Protocol
 
 import numpy as np
 
+from avatarlab.runtime.conversation import WordTiming
+
 BACKCHANNELS = (
     "mm",
     "mmm",
@@ -97,19 +99,6 @@ class RecognisedWord(Protocol):
 
     @property
     def text(self) -> str: ...
-
-    @property
-    def start(self) -> float: ...
-
-    @property
-    def end(self) -> float: ...
-
-
-class PlayingWord(Protocol):
-    """A word the avatar plays (a conversation.TimedWord), times in session seconds."""
-
-    @property
-    def word(self) -> str: ...
 
     @property
     def start(self) -> float: ...
@@ -233,7 +222,7 @@ class InterruptionClassifier:
         if not self.backchannels:
             raise ValueError("backchannels must name at least one phrase")
 
-    def is_echo(self, word: RecognisedWord, playing: Sequence[PlayingWord]) -> bool:
+    def is_echo(self, word: RecognisedWord, playing: Sequence[WordTiming]) -> bool:
         """`word` matches a word being played, heard while it played or up to echo_delay_s after."""
         for p in playing:
             lo, hi = p.start - ASR_TIME_SLACK_S, p.end + self.echo_delay_s + ASR_TIME_SLACK_S
@@ -241,7 +230,7 @@ class InterruptionClassifier:
                 return True
         return False
 
-    def classify(self, speech: HeardSpeech, playing: Sequence[PlayingWord], now: float) -> Verdict:
+    def classify(self, speech: HeardSpeech, playing: Sequence[WordTiming], now: float) -> Verdict:
         """The verdict on `speech` at time `now`; `playing`: the avatar's words around the speech."""
         echo: list[str] = []
         user: list[str] = []
@@ -337,7 +326,7 @@ class ReplyPlayback:
     def audible(self) -> bool:
         return self.state in AUDIBLE
 
-    def hear(self, speech: HeardSpeech, playing: Sequence[PlayingWord], now: float) -> Transition | None:
+    def hear(self, speech: HeardSpeech, playing: Sequence[WordTiming], now: float) -> Transition | None:
         """Judge `speech` at `now` and change state accordingly; the change, or None."""
         with self._lock:
             if self.state in ENDED:

@@ -54,7 +54,8 @@ class StreamingAvatar:
         self._audio = np.zeros(0, np.float32)
         self._offset = 0  # stream index of self._audio[0]
         self._received = 0
-        self._mel = np.zeros((0, self.spec.n_mels), np.float32)  # rows 0.. of the utterance
+        self._mel_buffer = np.zeros((256, self.spec.n_mels), np.float32)  # grows by doubling: no copy per push
+        self._rows = 0  # mel rows 0..rows-1 of the utterance are in the buffer
         self._next_frame = 0
         self._pose_start = first_frame
 
@@ -80,12 +81,23 @@ class StreamingAvatar:
         mel = fit_rows(self._mel, frames * self.spec.mel_per_frame)
         yield from self._render_until(frames, mel)
 
+    @property
+    def _mel(self) -> np.ndarray:
+        """The utterance's mel rows so far [rows, n_mels] (a view, not a copy)."""
+        return self._mel_buffer[: self._rows]
+
     def _extend_mel(self, rows: int) -> None:
-        have = len(self._mel)
+        have = self._rows
         if rows > have:
-            new = log_mel_rows(self._audio, self._offset, have, rows - have, AUDIO_RATE, self.spec.n_mels)
-            self._mel = np.concatenate([self._mel, new])
-        keep_from = max(0, len(self._mel) * self.hop - N_FFT // 2)  # the next row's window starts here
+            if rows > len(self._mel_buffer):
+                grown = np.zeros((max(rows, 2 * len(self._mel_buffer)), self.spec.n_mels), np.float32)
+                grown[:have] = self._mel_buffer[:have]
+                self._mel_buffer = grown
+            self._mel_buffer[have:rows] = log_mel_rows(
+                self._audio, self._offset, have, rows - have, AUDIO_RATE, self.spec.n_mels
+            )
+            self._rows = rows
+        keep_from = max(0, self._rows * self.hop - N_FFT // 2)  # the next row's window starts here
         if keep_from > self._offset:
             self._audio = self._audio[keep_from - self._offset :]
             self._offset = keep_from

@@ -10,9 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import soundfile as sf
 
 from avatarlab.config_args import from_config
 from avatarlab.data.head_pose import relative_pose_errors, rotation_angle_degrees
+from avatarlab.data.media import write_video
 from avatarlab.data.prepare import OUTPUTS, prepare_subject
 from avatarlab.data.subject import MASK_FACE, MASK_MOUTH, MASK_PERSON, Subject
 from avatarlab.errors import UserInputError
@@ -124,29 +126,14 @@ def test_interrupted_run_resumes(synthetic_clip: Path, tmp_path: Path) -> None:
 # --- bad input -----------------------------------------------------------------------------------
 
 
-def _write_video(path: Path, frames: list[np.ndarray], audio: bool = True, seconds: float | None = None) -> Path:
-    """Encode frames (RGB) with ffmpeg; a 220 Hz tone as audio when asked."""
-    height, width = frames[0].shape[:2]
-    cmd = [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        "25",
-        "-i",
-        "-",
-    ]
+def _write_video(path: Path, frames: list[np.ndarray], audio: bool = True) -> Path:
+    """Encode frames (RGB) at 25 fps with the project's writer; a 220 Hz tone as audio when asked."""
+    tone = None
     if audio:
-        cmd += ["-f", "lavfi", "-i", f"sine=frequency=220:duration={len(frames) / 25}", "-shortest"]
-    cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)]
-    subprocess.run(cmd, input=b"".join(np.ascontiguousarray(f).tobytes() for f in frames), check=True)
+        tone = path.with_suffix(".wav")
+        t = np.arange(int(len(frames) / 25 * 16000)) / 16000
+        sf.write(tone, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    write_video(path, frames, 25, audio=tone)
     return path
 
 
