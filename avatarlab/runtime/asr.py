@@ -172,6 +172,16 @@ class StreamingASR:
         self._decoded_at = end
         return update
 
+    def skip(self, samples: int) -> None:
+        """Let `samples` of audio pass unheard (silence between speech, the VAD says): stream time moves on at no
+        cost; the words so far stay final and remain the prompt. Only between flush() and the next accept()."""
+        if len(self._audio):
+            raise RuntimeError("skip() only between flush() and the next accept(): the window still holds audio")
+        if samples < 0:
+            raise ValueError(f"cannot skip {samples} samples")
+        self._start += samples
+        self._decoded_at = self._start
+
     def _new_audio(self) -> float:
         """Seconds of window audio after the last final word inside it."""
         since = self._inside[-1].end if self._inside else self._start / AUDIO_RATE

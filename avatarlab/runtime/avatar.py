@@ -108,11 +108,14 @@ class Avatar:
             kp = kp - torch.from_numpy(np.asarray(retarget_from_mean, np.float32)).to(self.device) + m.kp_mean
         return m.code(normalised_keypoints=m.normalise_keypoints(kp))
 
-    def playback_track(self, count: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def playback_track(
+        self, count: int, start: int = 0, window: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Poses [count, 4, 4] and normalised frame conditions [count, 11] of frames start..start+count-1,
-        replayed from the training track (back and forth, so there is no jump at the end)."""
+        replayed from the training track (back and forth, so there is no jump at the end); with `window`, only
+        its first `window` frames are replayed (a short loop)."""
         m = self.model
-        n = m.pose_track.shape[0]
+        n = m.pose_track.shape[0] if window is None else max(1, min(window, m.pose_track.shape[0]))
         period = max(1, 2 * n - 2)
         idx = (start + np.arange(count)) % period
         idx = torch.from_numpy(np.where(idx < n, idx, period - idx)).to(self.device)

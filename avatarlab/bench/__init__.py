@@ -1,0 +1,1 @@
+"""Benchmarks run from `make bench` (not from `make test`)."""

@@ -1,0 +1,280 @@
+"""The avatar's output: one video frame and its audio every 1/fps seconds, in step, on the session clock.
+
+`Player` ticks at t_k = k / fps. A reply waits (queued) until its first frame is rendered; from that tick on,
+tick k sends reply frame i = k - first_tick with the reply's audio samples [i, i + 1) frames long, so audio
+and video leave together with one timestamp. When rendering falls behind, the newest rendered frame not after
+i is sent again (frames are dropped or repeated, never the audio delayed); when speech synthesis falls
+behind, silence is played and written into the track. Between replies the idle loop plays. A stop (barge-in)
+takes effect at the next tick. Each tick tells the sink, then the conversation's playback clock.
+
+`Renderer` draws the frames the player will need: for the reply queued or playing, frame i is rendered into
+the ring when it can still be shown in time (later ones first when behind); otherwise it fills the idle loop.
+
+Head pose: output frame k shows pose `pose_index(k - phase)`. A reply is rendered from the pose of the tick it
+is expected to start at; when it starts, `phase` moves by the difference, so the head is continuous after it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from avatarlab.runtime.frames import FrameRing, IdleLoop
+from avatarlab.runtime.reply_track import ReplyTrack
+from avatarlab.runtime.streaming_avatar import StreamingAvatar
+from avatarlab.runtime.timeline import Clock, CpuMeter, Timeline
+from avatarlab.spec.stream import AUDIO_RATE
+
+
+class OutputSink(Protocol):
+    """Where the avatar's frames and audio go (the transport, or a recorder); called once per tick, in order.
+    `frame` and `audio` are views into the player's buffers: copy or encode them before returning."""
+
+    def write(self, t: float, frame: np.ndarray, audio: np.ndarray, reply: int | None) -> None: ...
+
+
+@dataclass
+class Speaking:
+    """A reply handed to the player: its track, its streaming avatar, the pose tick it is rendered from, and
+    once it plays, its first tick and the phrases scheduled in the conversation."""
+
+    track: ReplyTrack
+    stream: StreamingAvatar
+    pose_start: int
+    queued_at: float
+    first_tick: int | None = None
+    started_at: float | None = None
+    scheduled: int = 0
+    fed: int = 0  # track samples given to the streaming avatar
+    rendered: int = 0
+    first_frame: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def reply(self) -> int:
+        return self.track.reply
+
+
+class Player:
+    """The output clock (see the module's doc). Callbacks run on the player's thread:
+    on_start(speaking, t), on_phrase(speaking, phrase_index, t_start), on_end(speaking, t, status) with status
+    "done" or "interrupted" (t: the end of the last sample sent), on_tick(t_end) after every tick."""
+
+    def __init__(
+        self,
+        fps: int,
+        idle: IdleLoop,
+        ring: FrameRing,
+        sink: OutputSink,
+        clock: Clock,
+        timeline: Timeline,
+        meter: CpuMeter,
+        on_start: Callable[[Speaking, float], None],
+        on_phrase: Callable[[Speaking, int, float], None],
+        on_end: Callable[[Speaking, float, str], None],
+        on_tick: Callable[[float], None],
+    ) -> None:
+        self.fps = fps
+        self.period = 1.0 / fps
+        self.chunk = AUDIO_RATE // fps
+        self.idle, self.ring, self.sink, self.clock = idle, ring, sink, clock
+        self.timeline, self.meter = timeline, meter
+        self.on_start, self.on_phrase, self.on_end, self.on_tick = on_start, on_phrase, on_end, on_tick
+        self.tick = 0  # the next tick to send
+        self.phase = 0  # pose offset (see the module's doc)
+        self.gain = 1.0  # < 1 while the reply is ducked
+        self.queued: Speaking | None = None
+        self.current: Speaking | None = None
+        self.repeated = 0  # reply ticks that showed an earlier frame again
+        self._silence = np.zeros(self.chunk, np.float32)
+        self._stop_requested: str | None = None
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._running = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # control (any thread)
+
+    def queue(self, speaking: Speaking) -> None:
+        """Play `speaking` as soon as its first frame is rendered (replacing any reply queued before)."""
+        with self._lock:
+            self.queued = speaking
+            self.timeline.stamp("output", "queued", reply=speaking.reply)
+
+    def stop(self, reason: str) -> None:
+        """Stop the reply playing (at the next tick) and drop the one queued."""
+        with self._lock:
+            self._stop_requested = reason
+            self.queued = None
+
+    def pose_for_start(self, ticks_ahead: int) -> int:
+        """The pose index a reply starting `ticks_ahead` ticks from now should be rendered from."""
+        with self._lock:
+            return self.tick + ticks_ahead - self.phase
+
+    def playing(self) -> Speaking | None:
+        with self._lock:
+            return self.current
+
+    # the clock
+
+    def start(self) -> None:
+        self._running.set()
+        self._thread = threading.Thread(target=self._run, name="player", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._running.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while self._running.is_set():
+            due = self.tick * self.period
+            wait = due - self.clock.now()
+            if wait > 0:
+                time.sleep(min(wait, 0.05))
+                continue
+            self.step()
+
+    def step(self) -> None:
+        """Send tick `self.tick` now."""
+        calls: list[Callable[[], None]] = []  # callbacks run after the lock is released (they take others)
+        with self._lock:
+            k = self.tick
+            t = k * self.period
+            frame, audio, reply = self._next(k, t, calls)
+        for call in calls:
+            call()
+        with self.meter.measure("output"):
+            self.sink.write(t, frame, audio, reply)
+        with self._lock:
+            self.tick = k + 1
+        self.on_tick(t + self.period)
+
+    def _next(self, k: int, t: float, calls: list[Callable[[], None]]) -> tuple[np.ndarray, np.ndarray, int | None]:
+        current = self.current
+        if current is not None and self._stop_requested is not None:
+            self._end(current, t, "interrupted", calls)
+            current = None
+        self._stop_requested = None
+        if current is None and self.queued is not None and self.ring.take(0) is not None:
+            current = self.current = self.queued
+            self.queued = None
+            current.first_tick, current.started_at = k, t
+            self.phase = k - current.pose_start
+            self.gain = 1.0
+            self.timeline.stamp_at(t, "output", "start", id=current.reply, label=f"reply {current.reply}")
+            calls.append(lambda s=current: self.on_start(s, t))
+        if current is None:
+            return self.idle.frame(k - self.phase), self._silence, None
+        i = k - (current.first_tick or 0)
+        position = i * self.chunk
+        if current.track.finished_at(position):
+            self._end(current, t, "done", calls)
+            return self.idle.frame(k - self.phase), self._silence, None
+        if current.track.length < position + self.chunk and not current.track.closed:
+            current.track.pad_to(position + self.chunk)  # the next phrase is late: silence, written into the track
+        for index in range(current.scheduled, len(current.track.phrases)):
+            phrase = current.track.phrases[index]
+            start = (current.started_at or t) + phrase.offset / AUDIO_RATE
+            calls.append(lambda s=current, i=index, at=start: self.on_phrase(s, i, at))
+            current.scheduled = index + 1
+        audio = current.track.read(position, self.chunk)
+        if len(audio) < self.chunk:
+            audio = np.concatenate([audio, self._silence[: self.chunk - len(audio)]])
+        if self.gain != 1.0:
+            audio = audio * np.float32(self.gain)
+        taken = self.ring.take(i)
+        if taken is None:  # cannot happen after frame 0 (never overwritten before a newer one is shown)
+            return self.idle.frame(k - self.phase), audio, current.reply
+        index, frame = taken
+        if index != i:
+            self.repeated += 1
+        return frame, audio, current.reply
+
+    def _end(self, current: Speaking, t: float, status: str, calls: list[Callable[[], None]]) -> None:
+        self.current = None
+        self.gain = 1.0
+        self.ring.reset()
+        self.timeline.stamp_at(t, "output", "end", id=current.reply, status=status)
+        calls.append(lambda: self.on_end(current, t, status))
+
+
+class Renderer:
+    """Renders the frames the player will show (see the module's doc); its own thread."""
+
+    def __init__(self, player: Player, timeline: Timeline, meter: CpuMeter, start_guess_s: float) -> None:
+        self.player = player
+        self.timeline, self.meter = timeline, meter
+        self.render_s = start_guess_s  # running estimate of one frame's render time
+        self._running = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.skipped = 0  # reply frames never rendered (too late to be shown)
+
+    def start(self) -> None:
+        self._running.set()
+        self._thread = threading.Thread(target=self._run, name="renderer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._running.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def ticks_ahead(self) -> int:
+        """Ticks a frame takes to render (the estimate), plus one."""
+        return 1 + math.ceil(self.render_s / self.player.period)
+
+    def _run(self) -> None:
+        while self._running.is_set():
+            with self.player._lock:
+                speaking = self.player.current or self.player.queued
+            if speaking is not None and self.render_reply(speaking):
+                continue
+            if speaking is None and not self.player.idle.complete:
+                with self.meter.measure("render"):
+                    self.player.idle.render_next()
+                continue
+            time.sleep(0.004)
+
+    def render_reply(self, speaking: Speaking) -> bool:
+        """Render one frame of `speaking` if one is due; whether it did."""
+        track, stream = speaking.track, speaking.stream
+        length = track.length
+        if length > speaking.fed and stream.total is None:
+            with self.meter.measure("render"):
+                stream.feed(np.ascontiguousarray(track.read(speaking.fed, length - speaking.fed)))
+            speaking.fed = length
+        if track.closed and speaking.fed == track.length and stream.total is None:
+            with self.meter.measure("render"):
+                stream.close()
+        first = speaking.first_tick
+        if first is None:
+            target = 0 if speaking.rendered == 0 else None
+        else:
+            lead = min(math.ceil(self.render_s / self.player.period), self.player.ring.slots - 3)
+            due = self.player.tick - first + lead  # the frame shown when this render is done
+            target = max(speaking.rendered, due)
+        if target is None or target >= stream.ready or (stream.total is not None and target >= stream.total):
+            return False
+        slot = self.player.ring.slot_for(target)
+        if slot is None:
+            return False
+        self.skipped += target - speaking.rendered  # frames too late to be shown, never rendered
+        started = time.perf_counter()
+        with self.meter.measure("render"):
+            stream.render_frame(target, out=slot)
+        took = time.perf_counter() - started
+        self.render_s = 0.8 * self.render_s + 0.2 * took
+        self.player.ring.publish(target)
+        if target == 0:
+            self.timeline.stamp("avatar", "first_frame", reply=speaking.reply, render_s=took)
+            speaking.first_frame.set()
+        speaking.rendered = target + 1
+        return True

@@ -1,0 +1,60 @@
+"""`python serve.py [mode=simulate] [script=FILE.yaml] [overrides]`: the live loop on the exported bundles.
+
+mode=simulate plays a scripted conversation (configs/serve/scripts/) in real time, headless, and writes the
+avatar's side as an mp4 with the timeline (JSON and plot), the transcript and per-turn latencies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from avatarlab.cli import checked, config_dir, run_cli
+from avatarlab.errors import UserInputError
+
+log = logging.getLogger(__name__)
+MODES = ("simulate",)
+
+
+def simulate(cfg: DictConfig) -> None:
+    from avatarlab.serve.build import load_stages
+    from avatarlab.simulate.run import run_simulation
+    from avatarlab.simulate.script import load_script
+
+    if cfg.script is None:
+        raise UserInputError(
+            "mode=simulate needs a script", "pass script=configs/serve/scripts/demo.yaml (or your own)"
+        )
+    out = Path(str(cfg.out))
+    started = time.perf_counter()
+    stages = load_stages(cfg)
+    print(f"ready to listen after {time.perf_counter() - started:.1f} s (loads: {stages.load_s})", flush=True)
+    script = load_script(cfg.script, instantiate(cfg.user_voice), out / "voices")
+    print(f"playing {script.path} ({len(script.turns)} user turns) in real time ...", flush=True)
+    result = run_simulation(stages, cfg, script, out)
+    s = result.summary
+    ff = s["first_frame"]
+    print(json.dumps({k: s[k] for k in ("turns", "cut_ins", "kept_draft_share", "first_frame", "barge_in_stop")}))
+    print(
+        f"conversation written: {result.video}\n  timeline: {result.timeline} and {result.plot}\n"
+        f"  transcript: {result.transcript}\n  end of user speech -> first avatar frame: median "
+        f"{ff['median'] if ff['median'] is None else round(ff['median'], 3)} s over {ff['n']} turns"
+    )
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="serve")
+def main(cfg: DictConfig) -> None:
+    def action() -> None:
+        torch.set_num_threads(checked("threads", cfg.threads, int, minimum=1))
+        if cfg.mode not in MODES:
+            raise UserInputError(f"mode={cfg.mode!r} is not a mode", f"use mode={' or mode='.join(MODES)}")
+        simulate(cfg)
+
+    run_cli(action)
