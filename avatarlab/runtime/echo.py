@@ -47,7 +47,8 @@ class EchoCanceller:
             self._ref_until = max(self._ref_until, start + len(audio))
 
     def cancel(self, start: int, mic: np.ndarray) -> np.ndarray:
-        """Microphone samples from session sample `start`, with the estimated echo taken out (a new array)."""
+        """Microphone samples from session sample `start`, with the estimated echo taken out (a new array; `mic`
+        itself while no echo path is known)."""
         with self._lock:
             self._write(self._mic, start, mic)
             self._mic_until = max(self._mic_until, start + len(mic))

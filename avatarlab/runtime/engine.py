@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from avatarlab.runtime.asr import AsrWord, StreamingASR
 from avatarlab.runtime.audio_input import mono_chunk
@@ -59,9 +60,12 @@ class EngineOptions:
     of the idle loop (and of the head-pose loop); ring_slots: reply frames kept; max_reply_s: the longest
     reply; mic_queue_s: microphone audio held before the oldest is dropped; turn_preroll_s / asr_preroll_s:
     audio before a VAD start given to the turn predictor / the recognizer; max_wordless_s: a turn without a
-    word is dropped this long after its speech ended; hold: "duck" or "pause" while speech over a reply is
+    word is dropped this long after its speech ended; continue_s: speech still going on this long after a
+    commit is a new turn (see listener.py); hold: "duck" or "pause" while speech over a reply is
     judged; duck_gain: the ducked volume; max_pending_s: the longest hold before the reply is stopped;
-    render_guess_s: a frame's render time before it is measured."""
+    render_guess_s: a frame's render time before it is measured; render_threads / llm_threads / listen_threads:
+    torch threads of the renderer, the responder (an embedded language model) and the listener (the turn
+    predictor), each set on its own thread."""
 
     early_replies: bool
     greet: bool
@@ -72,10 +76,14 @@ class EngineOptions:
     turn_preroll_s: float
     asr_preroll_s: float
     max_wordless_s: float
+    continue_s: float
     hold: str
     duck_gain: float
     max_pending_s: float
     render_guess_s: float
+    render_threads: int
+    llm_threads: int
+    listen_threads: int
 
 
 class Engine:
@@ -108,19 +116,27 @@ class Engine:
         self.fps = int(round(avatar.spec.fps))
         self.listener = Listener(
             vad, asr, predictor, policy, self, timeline, self.meter, mic_origin,
-            options.turn_preroll_s, options.asr_preroll_s, options.max_wordless_s,
+            options.turn_preroll_s, options.asr_preroll_s, options.max_wordless_s, options.continue_s,
         )  # fmt: skip
         self.responder = Responder(
-            llm, tts, splitter, conversation, timeline, self.meter, options.max_reply_s, self._job_done
+            llm,
+            tts,
+            splitter,
+            conversation,
+            timeline,
+            self.meter,
+            options.max_reply_s,
+            options.llm_threads,
+            self._job_done,
         )
-        self.idle = IdleLoop(avatar, options.idle_frames)
+        self.idle = IdleLoop(avatar, options.idle_frames)  # its window: idle_frames, at most the track's length
         self.idle.render_next()  # the first idle frame, so that the output can start at once
         self.ring = FrameRing(avatar.spec.size, options.ring_slots)
         self.player = Player(
             self.fps, self.idle, self.ring, sink, clock, timeline, self.meter,
             self._reply_started, self._phrase_scheduled, self._reply_ended, self._played,
         )  # fmt: skip
-        self.renderer = Renderer(self.player, timeline, self.meter, options.render_guess_s)
+        self.renderer = Renderer(self.player, timeline, self.meter, options.render_guess_s, options.render_threads)
         chunks = max(4, round(options.mic_queue_s * 50))
         self._mic: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=chunks)
         self.mic_dropped = 0  # samples dropped because the listener fell behind
@@ -188,6 +204,7 @@ class Engine:
                     pass
 
     def _listen(self) -> None:
+        torch.set_num_threads(self.options.listen_threads)
         while True:
             chunk = self._mic.get()
             if chunk is None:
@@ -307,7 +324,7 @@ class Engine:
         with self._lock:
             self._reply = job
         ahead = self.renderer.ticks_ahead()
-        stream = StreamingAvatar(self.avatar, pose_window=self.options.idle_frames)
+        stream = StreamingAvatar(self.avatar, pose_window=self.idle.window)
         pose = self.player.pose_for_start(ahead)
         stream.reset(first_frame=pose)
         speaking = Speaking(job.track, stream, pose, self.clock.now())
@@ -331,10 +348,10 @@ class Engine:
     def _job_done(self, job: Job) -> None:
         if job.error is not None:
             self._error(f"reply {job.reply}", RuntimeError(job.error))
-            if not job.track.phrases:  # nothing to say: back to listening
-                speaking = self.player.playing()
-                if speaking is None or speaking.reply == job.reply:
-                    self.player.stop("failed")
+        if not job.track.phrases:  # nothing to say (failed, cancelled or empty): back to listening
+            self.player.drop(job.reply)
+            active = self.conversation.active
+            if active is not None and active.reply == job.reply:
                 self.conversation.finish(self.clock.now())
 
     # player callbacks (the player's thread)
@@ -352,13 +369,13 @@ class Engine:
 
     def _reply_ended(self, speaking: Speaking, t: float, status: str) -> None:
         with self._lock:
-            playback = self._playback
-        if status == "interrupted":
-            turn = self.conversation.interrupt(t)
-        else:
-            turn = self.conversation.finish(t)
-            if playback is not None:
-                playback.finish(t)
+            playback = self._playback if self._playback_reply == speaking.reply else None
+        if playback is not None and status == "done":
+            playback.finish(t)
+        active = self.conversation.active
+        if active is None or active.reply != speaking.reply:
+            return  # already ended (a newer reply replaced it)
+        turn = self.conversation.interrupt(t) if status == "interrupted" else self.conversation.finish(t)
         if turn is not None:
             self.timeline.stamp_at(
                 t, "conversation", "reply_end", reply=turn.reply, status=turn.status.value, content=turn.content,

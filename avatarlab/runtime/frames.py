@@ -4,11 +4,11 @@
 over its first `window` frames (as `Avatar.playback_track(window=...)` does). The idle loop and every reply
 use it, so the head never jumps where speech starts or ends: only the mouth changes.
 
-`IdleLoop` holds `window` frames of the avatar listening (silence for audio), rendered ahead one at a time;
-output frame k shows its frame `pose_index(k)`. `FrameRing` holds the last few frames of the reply playing:
-the renderer writes frame i into slot i % slots, the player shows the newest frame not after the one it
-needs (a frame that is late is skipped, the previous one repeated), and the renderer never writes over a
-slot the player may still show.
+`IdleLoop` holds `window` frames (at most the training track's) of the avatar listening (silence for audio),
+rendered ahead one at a time; output frame k shows its frame `pose_index(k)`. `FrameRing` holds the last few
+frames of the reply playing: the renderer writes frame i into slot i % slots, the player shows the newest
+frame not after the one it needs (a frame that is late is skipped, the previous one repeated), and the
+renderer never writes over a slot the player may still show.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class IdleLoop:
     def __init__(self, avatar: Avatar, window: int) -> None:
         if window < 1:
             raise ValueError(f"the idle loop needs at least one frame, not {window}")
+        window = min(window, int(avatar.model.pose_track.shape[0]))  # as Avatar.playback_track clips it
         self.window = window
         size = avatar.spec.size
         self.frames = np.zeros((window, size, size, 3), np.uint8)  # [W, S, S, 3]

@@ -8,7 +8,9 @@ is not a turn to answer yet: the handler judges it (backchannel, echo, false sta
 waits until it is a barge-in.
 
 A turn opens at a VAD start, `turn_preroll_s` before it; it closes at COMMIT, or is dropped (no words by
-`max_wordless_s` after its speech ended; or judged not a turn while the avatar spoke). Words the handler
+`max_wordless_s` after its speech ended; or judged not a turn while the avatar spoke). Speech still going on
+`continue_s` after a COMMIT (longer than the VAD's own hang-over) opens a new turn from the commit, judged
+against the reply just committed: a user who was not done barges in on it. Words the handler
 says are the avatar's own voice (its echo) never enter a turn. Times are microphone seconds, which the
 handler maps to session time (`origin`).
 """
@@ -95,6 +97,7 @@ class Listener:
         turn_preroll_s: float,
         asr_preroll_s: float,
         max_wordless_s: float,
+        continue_s: float,
     ) -> None:
         self.vad, self.asr, self.predictor, self.policy = vad, asr, predictor, policy
         self.handler, self.timeline, self.meter = handler, timeline, meter
@@ -102,6 +105,8 @@ class Listener:
         self.turn_preroll = round(turn_preroll_s * AUDIO_RATE)
         self.asr_preroll = round(asr_preroll_s * AUDIO_RATE)
         self.max_wordless_s = max_wordless_s
+        self.continue_s = continue_s
+        self._continuation: tuple[float, int | None] | None = None  # (commit time, reply) while speech goes on
         keep = max(self.turn_preroll, self.asr_preroll) + round(0.5 * AUDIO_RATE)
         self._recent = np.zeros(keep, np.float32)  # the last `keep` samples: the pre-rolls come from here
         self._heard = 0  # microphone samples so far
@@ -223,10 +228,25 @@ class Listener:
     # the turn
 
     def _step_turn(self) -> None:
+        now = self.time
+        if self._continuation is not None and self.turn is None:
+            committed, reply = self._continuation
+            if not self.vad.speaking:
+                self._continuation = None  # the speech ended: only the VAD's hang-over was left
+            elif now - committed >= self.continue_s:
+                # The user went on after the commit: what follows is a new turn, judged against the reply just
+                # committed (a barge-in stops it); words that ended before the commit belong to the committed turn.
+                self._continuation = None
+                begin = round(committed * AUDIO_RATE)
+                self.turn = OpenTurn(committed, [[committed, None]], reply=reply)
+                self.predictor.reset()
+                self.policy.reset()
+                with self.meter.measure("turn"):
+                    self.predictor.push_audio(self._since(begin))
+                self.timeline.stamp_at(self.session(now), "turn", "open", reply=reply, after_commit=True)
         turn = self.turn
         if turn is None:
             return
-        now = self.time
         if turn.reply is not None and not turn.barge_in:
             if self.handler.avatar_reply() != turn.reply:
                 turn.reply = None  # that reply has ended: from now on an ordinary turn (its words so far count)
@@ -256,12 +276,7 @@ class Listener:
             self.turn = None
         reply = self.handler.decide(decision, turn)
         if decision.action is Action.COMMIT and self.vad.speaking:
-            # The user goes on after the commit: what follows is a new turn, judged against the reply just
-            # committed (a barge-in stops it); words that ended before now belong to the committed turn.
-            self.turn = OpenTurn(now, [[now, None]], reply=reply)
-            self.predictor.reset()
-            self.policy.reset()
-            self.timeline.stamp_at(self.session(now), "turn", "open", reply=reply, after_commit=True)
+            self._continuation = (now, reply)  # speech still open: the user may be going on
 
     def _predict(self, turn: OpenTurn, now: float) -> Prediction:
         with self.meter.measure("turn"):

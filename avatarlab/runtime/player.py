@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from avatarlab.runtime.frames import FrameRing, IdleLoop
 from avatarlab.runtime.reply_track import ReplyTrack
@@ -111,6 +112,13 @@ class Player:
         with self._lock:
             self._stop_requested = reason
             self.queued = None
+
+    def drop(self, reply: int) -> None:
+        """Forget reply `reply` if it is queued (it has nothing to play)."""
+        with self._lock:
+            if self.queued is not None and self.queued.reply == reply:
+                self.queued = None
+                self.timeline.stamp("output", "dropped", reply=reply)
 
     def pose_for_start(self, ticks_ahead: int) -> int:
         """The pose index a reply starting `ticks_ahead` ticks from now should be rendered from."""
@@ -209,8 +217,11 @@ class Player:
 class Renderer:
     """Renders the frames the player will show (see the module's doc); its own thread."""
 
-    def __init__(self, player: Player, timeline: Timeline, meter: CpuMeter, start_guess_s: float) -> None:
+    def __init__(
+        self, player: Player, timeline: Timeline, meter: CpuMeter, start_guess_s: float, torch_threads: int
+    ) -> None:
         self.player = player
+        self.torch_threads = torch_threads
         self.timeline, self.meter = timeline, meter
         self.render_s = start_guess_s  # running estimate of one frame's render time
         self._running = threading.Event()
@@ -232,6 +243,7 @@ class Renderer:
         return 1 + math.ceil(self.render_s / self.player.period)
 
     def _run(self) -> None:
+        torch.set_num_threads(self.torch_threads)  # this thread's own setting
         while self._running.is_set():
             with self.player._lock:
                 speaking = self.player.current or self.player.queued

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import torch
+
 from avatarlab.runtime.conversation import Conversation
 from avatarlab.runtime.llm import ChatLLM, Generation, LLMError, Message
 from avatarlab.runtime.reply_track import ReplyTrack, TrackFull
@@ -70,8 +72,10 @@ class Responder:
         timeline: Timeline,
         meter: CpuMeter,
         max_reply_s: float,
+        torch_threads: int,
         on_done: Callable[[Job], None],
     ) -> None:
+        self.torch_threads = torch_threads
         self.llm, self.tts, self.splitter, self.conversation = llm, tts, splitter, conversation
         self.timeline, self.meter = timeline, meter
         self.max_reply_s = max_reply_s
@@ -135,6 +139,7 @@ class Responder:
     # the thread
 
     def _run(self) -> None:
+        torch.set_num_threads(self.torch_threads)  # this thread's own setting (an embedded model runs here)
         while True:
             job = self._jobs.get()
             if job is None:

@@ -202,6 +202,7 @@ class PiperTTS:
         import json
 
         model: str | bytes = str(path)
+        self.voice_file = str(path)
         self.aligned = False
         try:
             import onnx

@@ -28,7 +28,7 @@ def _first(events: list[Event], after: float, before: float, **match: Any) -> Ev
 
 
 def analyse(timeline: Timeline, kinds: Sequence[str]) -> dict[str, Any]:
-    """Rows per user turn and the aggregates (see the module's doc)."""
+    """{"rows": one per user turn, and the aggregates} (see the module's doc)."""
     starts = {int(e.data["turn"]): e.t for e in timeline.events("user", "speech_start")}
     ends = {int(e.data["turn"]): e.t for e in timeline.events("user", "speech_end")}
     commits = timeline.events("turn", "commit")
@@ -81,7 +81,7 @@ def analyse(timeline: Timeline, kinds: Sequence[str]) -> dict[str, Any]:
             row["first_audio"] = None if audio is None else audio.t - end
             row["first_frame"] = None if frame is None else frame.t - end
         rows.append(row)
-    return {"turns": rows, **aggregate(rows)}
+    return {"rows": rows, **aggregate(rows)}
 
 
 def _stats(values: Sequence[float]) -> dict[str, float | int | None]:

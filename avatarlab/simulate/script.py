@@ -39,7 +39,7 @@ from avatarlab.spec.stream import AUDIO_RATE
 
 KINDS = ("turn", "pause", "pivot", "backchannel", "barge_in", "real", "false_start")
 AFTER = ("reply_end", "reply_start")
-PAUSE = re.compile(r"\[pause\s+([0-9.]+)\]")
+PAUSE = re.compile(r"\[pause\s+([0-9]+(?:\.[0-9]+)?)\]")
 LEAD_S, TAIL_S = 0.15, 0.25  # silence around synthesized speech
 LOUD_DB = -35.0  # a recording's speech: 20 ms frames within this of its loudest
 
@@ -75,6 +75,17 @@ def _fail(path: Path, what: str, fix: str) -> UserInputError:
     return UserInputError(f"{path}: {what}", fix)
 
 
+def _number(path: Path, what: str, value: Any, low: float, high: float) -> float:
+    """`value` as a float in [low, high], else a UserInputError naming `what`."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _fail(path, f"{what} must be a number, not {value!r}", f"use a number in [{low}, {high}]") from None
+    if not low <= number <= high:
+        raise _fail(path, f"{what} {number} is out of range", f"use a number in [{low}, {high}]")
+    return number
+
+
 def load_script(path: str | Path, voice: Synthesizer | None, cache_dir: str | Path) -> Script:
     """Read and check a script; synthesize its `say` turns with `voice` (cached as wav files in `cache_dir`)."""
     path = Path(path)
@@ -92,10 +103,9 @@ def load_script(path: str | Path, voice: Synthesizer | None, cache_dir: str | Pa
     echo = record.get("echo") or {}
     if not isinstance(echo, dict) or set(echo) - {"gain", "delay_s"}:
         raise _fail(path, "echo must be a mapping with gain and delay_s", "e.g. echo: {gain: 0.25, delay_s: 0.15}")
-    gain, delay = float(echo.get("gain", 0.0)), float(echo.get("delay_s", 0.15))
-    if not 0 <= gain <= 1 or not 0 <= delay <= 1:
-        raise _fail(path, f"echo gain {gain} / delay_s {delay} out of range", "use 0 <= gain <= 1, 0 <= delay_s <= 1")
-    end_s = float(record.get("end_s", 3.0))
+    gain = _number(path, "echo gain", echo.get("gain", 0.0), 0.0, 1.0)
+    delay = _number(path, "echo delay_s", echo.get("delay_s", 0.15), 0.0, 1.0)
+    end_s = _number(path, "end_s", record.get("end_s", 3.0), 0.0, 60.0)
     turns = tuple(
         _turn(path, i, entry, voice, Path(cache_dir)) for i, entry in enumerate(record["turns"], 1)
     )  # fmt: skip
@@ -114,9 +124,7 @@ def _turn(path: Path, i: int, entry: Any, voice: Synthesizer | None, cache_dir: 
         raise _fail(path, f"{where}: kind {kind!r}", f"use one of {', '.join(KINDS)}")
     if after not in AFTER:
         raise _fail(path, f"{where}: after {after!r}", f"use one of {', '.join(AFTER)}")
-    wait_s = float(entry.get("wait_s", 0.8))
-    if not 0 <= wait_s <= 60:
-        raise _fail(path, f"{where}: wait_s {wait_s}", "use 0 <= wait_s <= 60")
+    wait_s = _number(path, f"{where}: wait_s", entry.get("wait_s", 0.8), 0.0, 60.0)
     if ("say" in entry) == ("audio" in entry):
         raise _fail(path, f"{where} needs exactly one of say and audio", "say: TEXT, or audio: FILE")
     if "say" in entry:
@@ -139,9 +147,13 @@ def _recording(path: Path, where: str, name: str, clip: Any) -> np.ndarray:
                     "give a path relative to the script or to the working directory")  # fmt: skip
     audio = decode_audio(found, AUDIO_RATE)  # mono, resampled
     if clip is not None:
-        if not (isinstance(clip, list) and len(clip) == 2 and 0 <= float(clip[0]) < float(clip[1])):
+        if not (isinstance(clip, list) and len(clip) == 2):
             raise _fail(path, f"{where}: clip {clip!r}", "clip: [START_S, END_S] with START_S < END_S")
-        audio = audio[round(float(clip[0]) * AUDIO_RATE) : round(float(clip[1]) * AUDIO_RATE)]
+        start = _number(path, f"{where}: clip start", clip[0], 0.0, 1e6)
+        end = _number(path, f"{where}: clip end", clip[1], 0.0, 1e6)
+        if not start < end:
+            raise _fail(path, f"{where}: clip {clip!r}", "clip: [START_S, END_S] with START_S < END_S")
+        audio = audio[round(start * AUDIO_RATE) : round(end * AUDIO_RATE)]
     if len(audio) < AUDIO_RATE // 10:
         raise _fail(path, f"{where}: {found} holds less than 0.1 s of audio there", "check the file and the clip")
     return np.ascontiguousarray(audio, np.float32)
@@ -158,7 +170,9 @@ def _loud_span(audio: np.ndarray) -> tuple[float, float]:
 
 def _spoken(text: str, voice: Synthesizer, cache_dir: Path) -> tuple[np.ndarray, tuple[float, float]]:
     """`text` spoken by `voice` with its [pause S] silences; the speech span from the voice's word times."""
-    key = hashlib.sha256(f"{voice.engine}|{getattr(voice, 'voice', '')}|{text}".encode()).hexdigest()[:16]
+    settings = sorted((k, v) for k, v in vars(voice).items() if isinstance(v, (str, int, float, type(None))))
+    identity = f"{voice.engine}|{settings}|{getattr(voice, 'voice', '')}|{getattr(voice, '_config', '')}|{text}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     cached = cache_dir / f"{key}.wav"
     span_file = cached.with_suffix(".span")
     if cached.is_file() and span_file.is_file():

@@ -149,3 +149,47 @@ def test_repetition_loops_and_piled_words_are_cut() -> None:
 def test_a_model_directory_given_by_path_loads() -> None:
     asr = StreamingASR(**config_args(CONFIG, model_dir=bundled_whisper_dir()))
     assert asr.model.model.is_multilingual is False and asr.time == 0.0
+
+
+def test_skip_lets_silence_pass_without_decoding(asr: StreamingASR, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After flush(), skip() moves stream time on at no decode; the next words are timed after the skipped span."""
+    decodes: list[float] = []
+
+    class Counted:
+        """The real decoding window, counting its calls."""
+
+        def __init__(self, window: object) -> None:
+            self.real = window
+
+        def __call__(self, audio: np.ndarray, *args: object) -> object:
+            decodes.append(len(audio) / RATE)
+            return self.real(audio, *args)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.real, name)
+
+    monkeypatch.setattr(asr, "window", Counted(asr.window))
+    first = synthesize("Could you book a table for two?", rate=RATE)
+    second = synthesize("Seven tonight would be perfect.", rate=RATE)
+    finals, _, _ = stream(asr, first)  # ends with flush()
+    assert finals and decodes
+    before, decoded = asr.time, len(decodes)
+    asr.skip(RATE)
+    assert asr.time == pytest.approx(before + 1.0) and asr.window_s == 0.0
+    assert len(decodes) == decoded  # no decoding for the skipped second
+    assert asr.accept(second[:CHUNK]) is None  # 100 ms since the skip: less than a step, still no decoding
+    assert len(decodes) == decoded
+    later = [w for i in range(CHUNK, len(second), CHUNK) if (u := asr.accept(second[i : i + CHUNK])) for w in u.final]
+    later += asr.flush().final
+    assert word_error_rate("Seven tonight would be perfect.", [w.text for w in later]) < WER_BOUND
+    assert all(w.start >= before + 1.0 - 0.05 for w in later), (before, later)  # timed in stream seconds
+    assert later[-1].end <= before + 1.0 + len(second) / RATE + 1e-6
+
+    at = asr.time
+    asr.accept(np.zeros(CHUNK, np.float32))
+    with pytest.raises(RuntimeError, match="still holds audio"):
+        asr.skip(RATE)
+    assert asr.time == pytest.approx(at + CHUNK / RATE)  # refused: time did not move
+    asr.flush()
+    with pytest.raises(ValueError, match="cannot skip -1"):
+        asr.skip(-1)
