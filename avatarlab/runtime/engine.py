@@ -142,6 +142,7 @@ class Engine:
         self.mic_dropped = 0  # samples dropped because the listener fell behind
         self._lock = threading.RLock()
         self._draft: Job | None = None
+        self._draft_speaking: Speaking | None = None
         self._reply: Job | None = None  # the committed reply being written
         self._playback: ReplyPlayback | None = None
         self._playback_reply: int | None = None
@@ -253,7 +254,7 @@ class Engine:
         speech = HeardSpeech(
             start=self._mic_origin + float(turn.speech[0][0] or 0.0),
             end=None if turn.speech_end is None else self._mic_origin + turn.speech_end,
-            words=[_Shifted(w, self._mic_origin) for w in turn.words],
+            words=[_Shifted(w, self._mic_origin) for w in [*turn.words, *turn.partial]],  # partial words: sooner
             p_end=None if turn.last is None else turn.last.p_end,
             p_stable=None if turn.last is None else turn.last.p_stable,
             echo_score=self._echo_score(turn, now),
@@ -291,7 +292,9 @@ class Engine:
             prefix = turn.prefix(decision.words)
             with self._lock:
                 reply = self.conversation.start_draft()
-                self._draft = self.responder.draft(reply, self.conversation.messages(self.persona, prefix))
+                job = self._draft = self.responder.draft(reply, self.conversation.messages(self.persona, prefix))
+                self._draft_speaking = self._speaking(job)
+            self.player.prepare(self._draft_speaking)
             return None
         if decision.action is Action.DISCARD:
             self._discard_draft()
@@ -305,11 +308,12 @@ class Engine:
             reply = self.conversation.commit(t, draft=draft.reply, if_active="replace")
             self.responder.release(draft)
             self.timeline.stamp_at(t, "turn", "reply", reply=reply, kept_draft=True)
-            self._play(draft)
+            self._play(draft, self._draft_speaking)
             return reply
         if draft is not None:
             self.conversation.discard_draft()
             self.responder.cancel(draft)
+            self.player.prepare(None)
         reply = self.conversation.commit(t, text="", if_active="replace")
         self.timeline.stamp_at(t, "turn", "reply", reply=reply, kept_draft=False)
         self._play(self.responder.reply(reply, self.conversation.messages(self.persona)))
@@ -320,20 +324,23 @@ class Engine:
 
     # replies
 
-    def _play(self, job: Job) -> None:
+    def _speaking(self, job: Job) -> Speaking:
+        """The avatar's side of a reply: its track and a streaming avatar for it."""
+        stream = StreamingAvatar(self.avatar, pose_window=self.idle.window)
+        speaking = Speaking(job.track, stream, 0, self.clock.now())
+        job.frame_ready = speaking.first_frame
+        return speaking
+
+    def _play(self, job: Job, speaking: Speaking | None = None) -> None:
         with self._lock:
             self._reply = job
-        ahead = self.renderer.ticks_ahead()
-        stream = StreamingAvatar(self.avatar, pose_window=self.idle.window)
-        pose = self.player.pose_for_start(ahead)
-        stream.reset(first_frame=pose)
-        speaking = Speaking(job.track, stream, pose, self.clock.now())
-        job.frame_ready = speaking.first_frame
-        self.player.queue(speaking)
+        speaking = speaking if speaking is not None and speaking.track is job.track else self._speaking(job)
+        self.player.queue(speaking, self.player.pose_for_start(self.renderer.ticks_ahead()))
 
     def _discard_draft(self) -> None:
         with self._lock:
             draft, self._draft = self._draft, None
+        self.player.prepare(None)
         if draft is not None:
             self.conversation.discard_draft()
             self.responder.cancel(draft)

@@ -42,6 +42,7 @@ class OpenTurn:
     start: float
     speech: list[list[float | None]]
     words: list[AsrWord] = field(default_factory=list)
+    partial: list[AsrWord] = field(default_factory=list)  # the recognizer's latest guess after the final words
     reply: int | None = None
     barge_in: bool = False
     last: Prediction | None = None
@@ -190,6 +191,8 @@ class Listener:
                 update = self.asr.flush()
             self._asr_open = False
             self._words(update.final)
+            if self.turn is not None:
+                self.turn.partial = []
 
     def _feed_asr(self) -> None:
         if self._asr_open:
@@ -208,6 +211,10 @@ class Listener:
             update = self.asr.accept(np.ascontiguousarray(audio))
         if update is not None:
             self._words(update.final)
+            if self.turn is not None:
+                self.turn.partial = [
+                    w for w in update.partial if w.end > self.turn.start and not self.handler.is_echo(w)
+                ]
 
     def _words(self, words: Sequence[AsrWord]) -> None:
         now = self.time

@@ -91,6 +91,7 @@ class Player:
         self.gain = 1.0  # < 1 while the reply is ducked
         self.queued: Speaking | None = None
         self.current: Speaking | None = None
+        self.prepared: Speaking | None = None  # a draft: its codes are computed ahead, nothing is rendered
         self.repeated = 0  # reply ticks that showed an earlier frame again
         self._silence = np.zeros(self.chunk, np.float32)
         self._stop_requested: str | None = None
@@ -101,9 +102,19 @@ class Player:
 
     # control (any thread)
 
-    def queue(self, speaking: Speaking) -> None:
-        """Play `speaking` as soon as its first frame is rendered (replacing any reply queued before)."""
+    def prepare(self, speaking: Speaking | None) -> None:
+        """A draft that may be played: the renderer computes its codes while idle (None: forget it)."""
         with self._lock:
+            self.prepared = speaking
+
+    def queue(self, speaking: Speaking, pose_start: int) -> None:
+        """Play `speaking` from head pose `pose_start` as soon as its first frame is rendered (replacing any reply
+        queued before)."""
+        speaking.pose_start = pose_start
+        speaking.stream.set_pose_start(pose_start)
+        with self._lock:
+            if self.prepared is speaking:
+                self.prepared = None
             self.queued = speaking
             self.timeline.stamp("output", "queued", reply=speaking.reply)
 
@@ -247,7 +258,10 @@ class Renderer:
         while self._running.is_set():
             with self.player._lock:
                 speaking = self.player.current or self.player.queued
+                prepared = self.player.prepared
             if speaking is not None and self.render_reply(speaking):
+                continue
+            if speaking is None and prepared is not None and self.feed(prepared):
                 continue
             if speaking is None and not self.player.idle.complete:
                 with self.meter.measure("render"):
@@ -255,17 +269,25 @@ class Renderer:
                 continue
             time.sleep(0.004)
 
-    def render_reply(self, speaking: Speaking) -> bool:
-        """Render one frame of `speaking` if one is due; whether it did."""
+    def feed(self, speaking: Speaking) -> bool:
+        """Give the streaming avatar the track's new audio (its codes are computed); whether there was any."""
         track, stream = speaking.track, speaking.stream
         length = track.length
+        fed = False
         if length > speaking.fed and stream.total is None:
             with self.meter.measure("render"):
                 stream.feed(np.ascontiguousarray(track.read(speaking.fed, length - speaking.fed)))
-            speaking.fed = length
+            speaking.fed, fed = length, True
         if track.closed and speaking.fed == track.length and stream.total is None:
             with self.meter.measure("render"):
                 stream.close()
+            fed = True
+        return fed
+
+    def render_reply(self, speaking: Speaking) -> bool:
+        """Render one frame of `speaking` if one is due; whether it did."""
+        stream = speaking.stream
+        self.feed(speaking)
         first = speaking.first_tick
         if first is None:
             target = 0 if speaking.rendered == 0 else None

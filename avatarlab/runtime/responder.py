@@ -56,6 +56,8 @@ class Job:
     def cancel(self) -> None:
         self._cancelled.set()
         self._released.set()  # a parked draft wakes up to end
+        if self.frame_ready is not None:
+            self.frame_ready.set()  # nor does it wait for a frame that will not come
         if self.generation is not None:
             self.generation.cancel()
 

@@ -71,6 +71,10 @@ class StreamingAvatar:
         self._next_frame = 0  # next frame push_audio()/finish() yield
         self._pose_start = first_frame
 
+    def set_pose_start(self, first_frame: int) -> None:
+        """Frame i takes playback-track pose first_frame + i from now on (codes are kept: they do not depend on it)."""
+        self._pose_start = first_frame
+
     @property
     def ready(self) -> int:
         """Frames 0..ready-1 can be rendered."""
