@@ -170,8 +170,9 @@ def _loud_span(audio: np.ndarray) -> tuple[float, float]:
 
 def _spoken(text: str, voice: Synthesizer, cache_dir: Path) -> tuple[np.ndarray, tuple[float, float]]:
     """`text` spoken by `voice` with its [pause S] silences; the speech span from the voice's word times."""
-    settings = sorted((k, v) for k, v in vars(voice).items() if isinstance(v, (str, int, float, type(None))))
-    identity = f"{voice.engine}|{settings}|{getattr(voice, 'voice', '')}|{getattr(voice, '_config', '')}|{text}"
+    # what makes the voice (espeak's Voice; piper's voice file and synthesis settings) and the text
+    made_by = [getattr(voice, name, "") for name in ("voice", "voice_file", "_config")]
+    identity = f"{voice.engine}|{made_by}|{text}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     cached = cache_dir / f"{key}.wav"
     span_file = cached.with_suffix(".span")
