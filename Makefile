@@ -29,11 +29,12 @@ lint: setup
 	$(PY) -m ruff format --check .
 	@! grep -rnE '^.{121,}' --include='*.py' avatarlab tests scripts train.py || { echo 'lines over 120 characters above'; exit 1; }
 
-# The avatar and turn benchmarks measure the bundles `make demo` exports.
+# The avatar, turn and live-loop benchmarks measure the bundles `make demo` exports.
 bench: setup
 	$(PY) scripts/bench_prepare.py
 	$(PY) scripts/bench_avatar.py bundle=bundles/avatar_quickstart
 	$(PY) scripts/bench_turn.py bundle=bundles/turn_quickstart
+	$(PY) -m avatarlab.bench.loop
 
 clean:
 	rm -rf logs outputs multirun wandb

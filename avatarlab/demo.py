@@ -22,6 +22,7 @@ REAL_VOICE = ROOT.parent / "shared" / "data" / "speech_radio31_8s.wav"
 AVATAR_RUN = LOGS / "avatar_quickstart"
 AVATAR_VIDEO = OUTPUTS / "avatar_unseen_sentence.mp4"
 TURN_REPORT = OUTPUTS / "turn_report"
+CONVERSATION_VIDEO = OUTPUTS / "conversation" / "demo.mp4"
 UNSEEN_SENTENCE = "Hello! I am the avatar you just trained, and I have never heard this sentence before today."
 
 
@@ -122,9 +123,21 @@ def turn_steps(py: str) -> list[Step]:
     ]
 
 
+def conversation_steps(py: str) -> list[Step]:
+    out = OUTPUTS / "conversation"
+    script = ROOT / "configs" / "serve" / "scripts" / "demo.yaml"
+    return [
+        Step(
+            "talk with the avatar: a scripted conversation in real time (early replies, a backchannel, a barge-in)",
+            [py, "serve.py", "mode=simulate", f"script={script}", f"out={out}"],
+            CONVERSATION_VIDEO,
+        )
+    ]
+
+
 def steps() -> list[Step]:
     py = sys.executable
-    return avatar_steps(py) + turn_steps(py)
+    return avatar_steps(py) + turn_steps(py) + conversation_steps(py)
 
 
 def run(step: Step, index: int, total: int) -> float | None:
@@ -162,6 +175,8 @@ def main() -> None:
     for step in plan:
         print(f"  {relative(step.output)}")
     highlights = [
+        CONVERSATION_VIDEO,
+        CONVERSATION_VIDEO.with_suffix(".timeline.png"),
         AVATAR_VIDEO,
         AVATAR_RUN / "eval" / "side_by_side.mp4",
         AVATAR_RUN / "eval" / "metrics.json",
