@@ -61,7 +61,8 @@ class EngineOptions:
     reply; mic_queue_s: microphone audio held before the oldest is dropped; turn_preroll_s / asr_preroll_s:
     audio before a VAD start given to the turn predictor / the recognizer; max_wordless_s: a turn without a
     word is dropped this long after its speech ended; continue_s: speech still going on this long after a
-    commit is a new turn (see listener.py); hold: "duck" or "pause" while speech over a reply is
+    commit is a new turn (see listener.py); pause_draft_s: a pause this long drafts a reply to every word so far
+    (None: only the policy drafts); hold: "duck" or "pause" while speech over a reply is
     judged; duck_gain: the ducked volume; max_pending_s: the longest hold before the reply is stopped;
     render_guess_s: a frame's render time before it is measured; render_threads / llm_threads / listen_threads:
     torch threads of the renderer, the responder (an embedded language model) and the listener (the turn
@@ -77,6 +78,7 @@ class EngineOptions:
     asr_preroll_s: float
     max_wordless_s: float
     continue_s: float
+    pause_draft_s: float | None
     hold: str
     duck_gain: float
     max_pending_s: float
@@ -117,6 +119,7 @@ class Engine:
         self.listener = Listener(
             vad, asr, predictor, policy, self, timeline, self.meter, mic_origin,
             options.turn_preroll_s, options.asr_preroll_s, options.max_wordless_s, options.continue_s,
+            options.pause_draft_s if options.early_replies else None,
         )  # fmt: skip
         self.responder = Responder(
             llm,

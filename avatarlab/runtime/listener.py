@@ -10,7 +10,8 @@ waits until it is a barge-in.
 A turn opens at a VAD start, `turn_preroll_s` before it; it closes at COMMIT, or is dropped (no words by
 `max_wordless_s` after its speech ended; or judged not a turn while the avatar spoke). Speech still going on
 `continue_s` after a COMMIT (longer than the VAD's own hang-over) opens a new turn from the commit, judged
-against the reply just committed: a user who was not done barges in on it. Words the handler
+against the reply just committed: a user who was not done barges in on it. With `pause_draft_s`, a pause
+that long also starts a draft for every word so far (besides the policy's own drafts). Words the handler
 says are the avatar's own voice (its echo) never enter a turn. Times are microphone seconds, which the
 handler maps to session time (`origin`).
 """
@@ -31,6 +32,7 @@ from avatarlab.runtime.timeline import CpuMeter, Timeline
 from avatarlab.runtime.turn_predictor import Prediction, TurnPredictor
 from avatarlab.runtime.vad import SileroVAD
 from avatarlab.spec.stream import AUDIO_RATE
+from avatarlab.turn.format import normalize_word
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Listener:
         asr_preroll_s: float,
         max_wordless_s: float,
         continue_s: float,
+        pause_draft_s: float | None,
     ) -> None:
         self.vad, self.asr, self.predictor, self.policy = vad, asr, predictor, policy
         self.handler, self.timeline, self.meter = handler, timeline, meter
@@ -107,6 +110,9 @@ class Listener:
         self.asr_preroll = round(asr_preroll_s * AUDIO_RATE)
         self.max_wordless_s = max_wordless_s
         self.continue_s = continue_s
+        self.pause_draft_s = pause_draft_s
+        self._pause_drafted: int | None = None  # words of the last pause draft
+        self._last_guess: list[AsrWord] = []  # the recognizer's previous partial words
         self._continuation: tuple[float, int | None] | None = None  # (commit time, reply) while speech goes on
         keep = max(self.turn_preroll, self.asr_preroll) + round(0.5 * AUDIO_RATE)
         self._recent = np.zeros(keep, np.float32)  # the last `keep` samples: the pre-rolls come from here
@@ -176,6 +182,7 @@ class Listener:
             self.turn = OpenTurn(begin / AUDIO_RATE, [[t, None]], reply=self.handler.avatar_reply())
             self.predictor.reset()
             self.policy.reset()
+            self._pause_drafted = None
             with self.meter.measure("turn"):
                 self.predictor.push_audio(self._since(begin))
             self.timeline.stamp_at(self.session(t), "turn", "open", reply=self.turn.reply)
@@ -211,10 +218,11 @@ class Listener:
             update = self.asr.accept(np.ascontiguousarray(audio))
         if update is not None:
             self._words(update.final)
-            if self.turn is not None:
-                self.turn.partial = [
-                    w for w in update.partial if w.end > self.turn.start and not self.handler.is_echo(w)
-                ]
+            guess = [w for w in update.partial if not self.handler.is_echo(w)]
+            if self.turn is not None:  # partial words two successive steps agree on (a one-off guess is noise)
+                agreed = _agreed(self._last_guess, guess)
+                self.turn.partial = [w for w in agreed if w.end > self.turn.start]
+            self._last_guess = guess
 
     def _words(self, words: Sequence[AsrWord]) -> None:
         now = self.time
@@ -248,6 +256,7 @@ class Listener:
                 self.turn = OpenTurn(committed, [[committed, None]], reply=reply)
                 self.predictor.reset()
                 self.policy.reset()
+                self._pause_drafted = None
                 with self.meter.measure("turn"):
                     self.predictor.push_audio(self._since(begin))
                 self.timeline.stamp_at(self.session(now), "turn", "open", reply=reply, after_commit=True)
@@ -273,17 +282,35 @@ class Listener:
             return
         prediction = self._predict(turn, now)
         decision = self.policy.step(prediction)
-        if decision.action is Action.WAIT:
+        if decision.action is Action.DISCARD and decision.draft == self._pause_drafted == prediction.words:
+            self.policy.draft = decision.draft  # a pause draft answers every word: it stands until another comes
             return
-        self.timeline.stamp_at(
-            self.session(now), "turn", decision.action.value.lower(), words=decision.words, draft=decision.draft,
-            reuse=decision.reuse, p_end=prediction.p_end, p_stable=prediction.p_stable,
-        )  # fmt: skip
+        if decision.action is Action.WAIT:
+            decision = self._pause_draft(turn, prediction, now)
+            if decision is None:
+                return
+        self._stamp(decision, prediction, now)
         if decision.action is Action.COMMIT:
             self.turn = None
         reply = self.handler.decide(decision, turn)
         if decision.action is Action.COMMIT and self.vad.speaking:
             self._continuation = (now, reply)  # speech still open: the user may be going on
+
+    def _stamp(self, decision: Decision, prediction: Prediction, now: float) -> None:
+        self.timeline.stamp_at(
+            self.session(now), "turn", decision.action.value.lower(), words=decision.words, draft=decision.draft,
+            reuse=decision.reuse, p_end=prediction.p_end, p_stable=prediction.p_stable,
+        )  # fmt: skip
+
+    def _pause_draft(self, turn: OpenTurn, prediction: Prediction, now: float) -> Decision | None:
+        """A DRAFT for every word so far once the user has paused `pause_draft_s` with no live draft (None: off), so
+        that a reply is under way before the turn is known to have ended."""
+        if self.pause_draft_s is None or prediction.words == 0 or prediction.silence < self.pause_draft_s:
+            return None
+        if self.policy.draft is not None:  # a live draft stands: the policy judges whether it still fits
+            return None
+        self.policy.draft = self._pause_drafted = prediction.words
+        return Decision(Action.DRAFT, prediction.t, prediction.words, prediction.words)
 
     def _predict(self, turn: OpenTurn, now: float) -> Prediction:
         with self.meter.measure("turn"):
@@ -298,3 +325,13 @@ class Listener:
         assert turn is not None
         self.timeline.stamp_at(self.session(now), "turn", "drop", reason=reason, text=turn.text)
         self.handler.turn_dropped(turn, reason, now)
+
+
+def _agreed(before: Sequence[AsrWord], now: Sequence[AsrWord]) -> list[AsrWord]:
+    """The leading words of `now` that `before` also guessed (same text, case and punctuation aside)."""
+    out: list[AsrWord] = []
+    for a, b in zip(before, now):
+        if normalize_word(a.text) != normalize_word(b.text):
+            break
+        out.append(b)
+    return out
