@@ -27,7 +27,7 @@ test-fast: setup lint
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	@! grep -rnE '^.{121,}' --include='*.py' avatarlab tests scripts train.py || { echo 'lines over 120 characters above'; exit 1; }
+	@! grep -rnE '^.{121,}' --include='*.py' avatarlab tests scripts train.py serve.py || { echo 'lines over 120 characters above'; exit 1; }
 
 # The avatar, turn and live-loop benchmarks measure the bundles `make demo` exports.
 bench: setup

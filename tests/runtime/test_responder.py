@@ -10,7 +10,7 @@ import pytest
 from avatarlab.config_args import from_config
 from avatarlab.runtime.conversation import Conversation
 from avatarlab.runtime.responder import Job, Responder
-from avatarlab.runtime.timeline import ManualClock, Timeline
+from avatarlab.runtime.timeline import CpuMeter, ManualClock, Timeline
 
 QUESTION = [{"role": "system", "content": "Answer in two sentences."}, {"role": "user", "content": "Tell me a story."}]
 
@@ -22,26 +22,23 @@ def stages() -> tuple[object, object]:
     return llm, tts
 
 
+Setup = tuple[Responder, Conversation, Timeline, list[Job]]
+
+
 @pytest.fixture
-def setup(stages: tuple[object, object]) -> Iterator[tuple[Responder, Conversation, Timeline, list[Job]]]:
+def setup(stages: tuple[object, object]) -> Iterator[Setup]:
     llm, tts = stages
     conversation = Conversation(max_turns=4, max_tokens=500, chars_per_token=4.0, cut_marker="...")
     timeline = Timeline(ManualClock(0.0), 1000)
     done: list[Job] = []
     splitter = from_config("serve.yaml", "phrases")
-    responder = Responder(llm, tts, splitter, conversation, timeline, timeline_meter(), 30.0, 1, done.append)
+    responder = Responder(llm, tts, splitter, conversation, timeline, CpuMeter(), 30.0, 1, done.append)
     responder.start()
     yield responder, conversation, timeline, done
     responder.close()
 
 
-def timeline_meter():  # type: ignore[no-untyped-def]
-    from avatarlab.runtime.timeline import CpuMeter
-
-    return CpuMeter()
-
-
-def test_a_draft_parks_after_its_first_phrase_and_a_cancel_stops_the_model(setup) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_parks_after_its_first_phrase_and_a_cancel_stops_the_model(setup: Setup) -> None:
     responder, conversation, timeline, done = setup
     reply = conversation.start_draft()
     job = responder.draft(reply, QUESTION)
@@ -55,7 +52,7 @@ def test_a_draft_parks_after_its_first_phrase_and_a_cancel_stops_the_model(setup
     assert [e.data["reason"] for e in timeline.events("llm", "end")] == ["cancelled"]
 
 
-def test_a_kept_draft_goes_on_to_the_end_of_the_reply(setup) -> None:  # type: ignore[no-untyped-def]
+def test_a_kept_draft_goes_on_to_the_end_of_the_reply(setup: Setup) -> None:
     responder, conversation, timeline, done = setup
     reply = conversation.start_draft()
     job = responder.draft(reply, QUESTION)
@@ -69,7 +66,7 @@ def test_a_kept_draft_goes_on_to_the_end_of_the_reply(setup) -> None:  # type: i
     assert spoken.split() and job.track.length == sum(p.samples for p in job.track.phrases)
 
 
-def test_a_new_job_replaces_the_running_one(setup) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_job_replaces_the_running_one(setup: Setup) -> None:
     responder, conversation, timeline, done = setup
     first = responder.reply(conversation.commit(0.0, text=""), QUESTION)
     assert first.first_phrase.wait(30)
@@ -79,7 +76,7 @@ def test_a_new_job_replaces_the_running_one(setup) -> None:  # type: ignore[no-u
     assert " ".join(p.text for p in second.track.phrases) == "Hello there, friend."
 
 
-def test_a_reply_that_is_no_longer_live_ends_its_job(setup) -> None:  # type: ignore[no-untyped-def]
+def test_a_reply_that_is_no_longer_live_ends_its_job(setup: Setup) -> None:
     responder, conversation, timeline, done = setup
     reply = conversation.start_draft()
     conversation.discard_draft()  # gone before the model's first piece: plan() refuses it

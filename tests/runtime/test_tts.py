@@ -124,7 +124,8 @@ def test_phrases_of_a_streamed_reply() -> None:
     tokens = chunks(REPLY, [3, 1, 4, 2, 5])
     phrases = [p for _, p in split(splitter, tokens)]
     assert phrases == [
-        "Sure, I can help with that.",
+        "Sure,",  # the first phrase ends at the first punctuation: the first audio comes sooner
+        "I can help with that.",
         "The museum opens at 9.30 in the morning,",
         "and Dr. Smith gives a tour at noon;",
         "it lasts about an hour and covers the old wing,",
