@@ -34,10 +34,10 @@ def simulate(cfg: DictConfig) -> None:
             "mode=simulate needs a script", "pass script=configs/serve/scripts/demo.yaml (or your own)"
         )
     out = Path(str(cfg.out))
+    script = load_script(cfg.script, instantiate(cfg.user_voice), out / "voices")  # a bad script fails first
     stages = load_stages(cfg)
     ready = time.perf_counter() - STARTED + _since_exec()
     print(f"ready to listen {ready:.1f} s after the process started (loads: {stages.load_s})", flush=True)
-    script = load_script(cfg.script, instantiate(cfg.user_voice), out / "voices")
     print(f"playing {script.path} ({len(script.turns)} user turns) in real time ...", flush=True)
     result = run_simulation(stages, cfg, script, out)
     s = result.summary
