@@ -254,10 +254,11 @@ class Engine:
 
     def judge(self, turn: OpenTurn, now: float) -> str:
         t = self._mic_origin + now
+        # Final words only: the recognizer's partial guess of a backchannel ("here" for "yeah") would stop the reply.
         speech = HeardSpeech(
             start=self._mic_origin + float(turn.speech[0][0] or 0.0),
             end=None if turn.speech_end is None else self._mic_origin + turn.speech_end,
-            words=[_Shifted(w, self._mic_origin) for w in [*turn.words, *turn.partial]],  # partial words: sooner
+            words=[_Shifted(w, self._mic_origin) for w in turn.words],
             p_end=None if turn.last is None else turn.last.p_end,
             p_stable=None if turn.last is None else turn.last.p_stable,
             echo_score=self._echo_score(turn, now),

@@ -32,7 +32,6 @@ from avatarlab.runtime.timeline import CpuMeter, Timeline
 from avatarlab.runtime.turn_predictor import Prediction, TurnPredictor
 from avatarlab.runtime.vad import SileroVAD
 from avatarlab.spec.stream import AUDIO_RATE
-from avatarlab.turn.format import normalize_word
 
 
 @dataclass
@@ -44,7 +43,6 @@ class OpenTurn:
     start: float
     speech: list[list[float | None]]
     words: list[AsrWord] = field(default_factory=list)
-    partial: list[AsrWord] = field(default_factory=list)  # the recognizer's latest guess after the final words
     reply: int | None = None
     barge_in: bool = False
     last: Prediction | None = None
@@ -112,7 +110,6 @@ class Listener:
         self.continue_s = continue_s
         self.pause_draft_s = pause_draft_s
         self._pause_drafted: int | None = None  # words of the last pause draft
-        self._last_guess: list[AsrWord] = []  # the recognizer's previous partial words
         self._continuation: tuple[float, int | None] | None = None  # (commit time, reply) while speech goes on
         keep = max(self.turn_preroll, self.asr_preroll) + round(0.5 * AUDIO_RATE)
         self._recent = np.zeros(keep, np.float32)  # the last `keep` samples: the pre-rolls come from here
@@ -198,8 +195,6 @@ class Listener:
                 update = self.asr.flush()
             self._asr_open = False
             self._words(update.final)
-            if self.turn is not None:
-                self.turn.partial = []
 
     def _feed_asr(self) -> None:
         if self._asr_open:
@@ -218,11 +213,6 @@ class Listener:
             update = self.asr.accept(np.ascontiguousarray(audio))
         if update is not None:
             self._words(update.final)
-            guess = [w for w in update.partial if not self.handler.is_echo(w)]
-            if self.turn is not None:  # partial words two successive steps agree on (a one-off guess is noise)
-                agreed = _agreed(self._last_guess, guess)
-                self.turn.partial = [w for w in agreed if w.end > self.turn.start]
-            self._last_guess = guess
 
     def _words(self, words: Sequence[AsrWord]) -> None:
         now = self.time
@@ -325,13 +315,3 @@ class Listener:
         assert turn is not None
         self.timeline.stamp_at(self.session(now), "turn", "drop", reason=reason, text=turn.text)
         self.handler.turn_dropped(turn, reason, now)
-
-
-def _agreed(before: Sequence[AsrWord], now: Sequence[AsrWord]) -> list[AsrWord]:
-    """The leading words of `now` that `before` also guessed (same text, case and punctuation aside)."""
-    out: list[AsrWord] = []
-    for a, b in zip(before, now):
-        if normalize_word(a.text) != normalize_word(b.text):
-            break
-        out.append(b)
-    return out
