@@ -146,6 +146,7 @@ class Engine:
         self._lock = threading.RLock()
         self._draft: Job | None = None
         self._draft_speaking: Speaking | None = None
+        self._user_paused = False
         self._reply: Job | None = None  # the committed reply being written
         self._playback: ReplyPlayback | None = None
         self._playback_reply: int | None = None
@@ -298,6 +299,8 @@ class Engine:
                 reply = self.conversation.start_draft()
                 job = self._draft = self.responder.draft(reply, self.conversation.messages(self.persona, prefix))
                 self._draft_speaking = self._speaking(job)
+                if self._user_paused:
+                    self._draft_speaking.armed.set()
             self.player.prepare(self._draft_speaking)
             return None
         if decision.action is Action.DISCARD:
@@ -325,6 +328,14 @@ class Engine:
 
     def turn_dropped(self, turn: OpenTurn, reason: str, now: float) -> None:
         self._discard_draft()
+
+    def pausing(self, paused: bool) -> None:
+        """A pause may end the turn: a draft's first frame is rendered ahead while it lasts."""
+        with self._lock:
+            self._user_paused = paused
+            draft = self._draft_speaking if self._draft is not None else None
+        if draft is not None:
+            (draft.armed.set if paused else draft.armed.clear)()
 
     # replies
 

@@ -81,6 +81,9 @@ class TurnHandler(Protocol):
 
     def turn_dropped(self, turn: OpenTurn, reason: str, now: float) -> None: ...
 
+    def pausing(self, paused: bool) -> None:
+        """The user of the open turn has paused after a word (True), or speaks again or the turn closed (False)."""
+
 
 class Listener:
     """One microphone stream (see the module's doc). `hear()` from one thread at a time."""
@@ -110,6 +113,7 @@ class Listener:
         self.continue_s = continue_s
         self.pause_draft_s = pause_draft_s
         self._pause_drafted: int | None = None  # words of the last pause draft
+        self._paused = False
         self._continuation: tuple[float, int | None] | None = None  # (commit time, reply) while speech goes on
         keep = max(self.turn_preroll, self.asr_preroll) + round(0.5 * AUDIO_RATE)
         self._recent = np.zeros(keep, np.float32)  # the last `keep` samples: the pre-rolls come from here
@@ -271,6 +275,10 @@ class Listener:
             self._drop("no words", now)
             return
         prediction = self._predict(turn, now)
+        paused = self.pause_draft_s is not None and prediction.words > 0 and prediction.silence >= self.pause_draft_s
+        if paused != self._paused:
+            self._paused = paused
+            self.handler.pausing(paused)
         decision = self.policy.step(prediction)
         if decision.action is Action.DISCARD and decision.draft == self._pause_drafted == prediction.words:
             self.policy.draft = decision.draft  # a pause draft answers every word: it stands until another comes

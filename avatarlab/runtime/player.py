@@ -12,6 +12,8 @@ the ring when it can still be shown in time (later ones first when behind); othe
 
 Head pose: output frame k shows pose `pose_index(k - phase)`. A reply is rendered from the pose of the tick it
 is expected to start at; when it starts, `phase` moves by the difference, so the head is continuous after it.
+While the user pauses, a draft's frame 0 is rendered ahead from the pose a few ticks on (`render_early`); a
+commit within POSE_TOLERANCE frames of it starts the reply with that frame, at the next tick.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from avatarlab.runtime.reply_track import ReplyTrack
 from avatarlab.runtime.streaming_avatar import StreamingAvatar
 from avatarlab.runtime.timeline import Clock, CpuMeter, Timeline
 from avatarlab.spec.stream import AUDIO_RATE
+
+POSE_TOLERANCE = 2  # frames of head pose a frame rendered ahead may be off by (on the quickstart head: 2.5 grey levels)
+MAX_EARLY_RENDERS = 3  # renders of a draft's frame 0 ahead, per draft
 
 
 class OutputSink(Protocol):
@@ -55,6 +60,10 @@ class Speaking:
     fed: int = 0  # track samples given to the streaming avatar
     rendered: int = 0
     first_frame: threading.Event = field(default_factory=threading.Event)
+    armed: threading.Event = field(default_factory=threading.Event)  # a draft whose commit may come any moment
+    early_frame: np.ndarray | None = None  # its frame 0, rendered ahead from head pose `early_pose`
+    early_pose: int | None = None
+    early_renders: int = 0
 
     @property
     def reply(self) -> int:
@@ -86,6 +95,7 @@ class Player:
         self.idle, self.ring, self.sink, self.clock = idle, ring, sink, clock
         self.timeline, self.meter = timeline, meter
         self.on_start, self.on_phrase, self.on_end, self.on_tick = on_start, on_phrase, on_end, on_tick
+        self.pose_tolerance = POSE_TOLERANCE
         self.tick = 0  # the next tick to send
         self.phase = 0  # pose offset (see the module's doc)
         self.gain = 1.0  # < 1 while the reply is ducked
@@ -109,10 +119,27 @@ class Player:
 
     def queue(self, speaking: Speaking, pose_start: int) -> None:
         """Play `speaking` from head pose `pose_start` as soon as its first frame is rendered (replacing any reply
-        queued before)."""
-        speaking.pose_start = pose_start
-        speaking.stream.set_pose_start(pose_start)
+        queued before). A frame 0 rendered ahead from a pose within `pose_tolerance` of it is used as it is."""
         with self._lock:
+            early = speaking.early_pose
+            use_early = (
+                early is not None
+                and speaking.early_frame is not None
+                and abs(early - pose_start) <= self.pose_tolerance
+                and self.current is None
+            )
+            if use_early:
+                pose_start = early  # type: ignore[assignment]
+            speaking.pose_start = pose_start
+            speaking.stream.set_pose_start(pose_start)
+            if use_early:
+                slot = self.ring.slot_for(0)
+                if slot is not None:
+                    slot[...] = speaking.early_frame
+                    self.ring.publish(0)
+                    speaking.rendered = 1
+                    speaking.first_frame.set()
+                    self.timeline.stamp("avatar", "first_frame", reply=speaking.reply, render_s=0.0, early=True)
             if self.prepared is speaking:
                 self.prepared = None
             self.queued = speaking
@@ -233,6 +260,7 @@ class Renderer:
     ) -> None:
         self.player = player
         self.torch_threads = torch_threads
+        self.max_early_renders = MAX_EARLY_RENDERS
         self.timeline, self.meter = timeline, meter
         self.render_s = start_guess_s  # running estimate of one frame's render time
         self._running = threading.Event()
@@ -261,7 +289,7 @@ class Renderer:
                 prepared = self.player.prepared
             if speaking is not None and self.render_reply(speaking):
                 continue
-            if speaking is None and prepared is not None and self.feed(prepared):
+            if speaking is None and prepared is not None and (self.feed(prepared) or self.render_early(prepared)):
                 continue
             if speaking is None and not self.player.idle.complete:
                 with self.meter.measure("render"):
@@ -283,6 +311,26 @@ class Renderer:
                 stream.close()
             fed = True
         return fed
+
+    def render_early(self, draft: Speaking) -> bool:
+        """Render an armed draft's frame 0 ahead, from the head pose it would start with a few ticks from now (again
+        when that drifts by more than the player's tolerance, at most `max_early_renders` times); whether it did."""
+        tolerance = self.player.pose_tolerance
+        if not draft.armed.is_set() or draft.stream.ready == 0 or draft.early_renders >= self.max_early_renders:
+            return False
+        soonest = self.player.pose_for_start(1)
+        if draft.early_pose is not None and draft.early_pose - tolerance <= soonest <= draft.early_pose + tolerance:
+            return False
+        if draft.early_frame is None:
+            size = self.player.ring.buffer.shape[1]
+            draft.early_frame = np.zeros((size, size, 3), np.uint8)
+        pose = soonest + tolerance  # valid for commits over the next 2 * tolerance ticks
+        draft.stream.set_pose_start(pose)
+        with self.meter.measure("render"):
+            draft.stream.render_frame(0, out=draft.early_frame)
+        draft.early_pose = pose
+        draft.early_renders += 1
+        return True
 
     def render_reply(self, speaking: Speaking) -> bool:
         """Render one frame of `speaking` if one is due; whether it did."""
