@@ -119,13 +119,15 @@ class Player:
 
     def queue(self, speaking: Speaking, pose_start: int) -> None:
         """Play `speaking` from head pose `pose_start` as soon as its first frame is rendered (replacing any reply
-        queued before). A frame 0 rendered ahead from a pose within `pose_tolerance` of it is used as it is."""
+        queued before). A frame 0 rendered ahead from a pose within `pose_tolerance` of the next tick's is used as it
+        is: the reply then starts at the next tick, from that pose."""
         with self._lock:
             early = speaking.early_pose
+            next_tick = self.tick + 1 - self.phase  # the pose of the next tick: an early frame starts there
             use_early = (
                 early is not None
                 and speaking.early_frame is not None
-                and abs(early - pose_start) <= self.pose_tolerance
+                and abs(early - next_tick) <= self.pose_tolerance
                 and self.current is None
             )
             if use_early:

@@ -107,7 +107,9 @@ def test_a_frame_rendered_ahead_starts_the_reply_at_once(avatar: Avatar) -> None
     draft.armed.set()
     assert renderer.render_early(draft) and draft.early_pose is not None
     assert not renderer.render_early(draft)  # still valid: not rendered again
-    player.queue(draft, player.pose_for_start(1))
+    player.step()
+    player.step()  # the commit comes two ticks later; the engine asks for the pose a render lead ahead
+    player.queue(draft, player.pose_for_start(5))
     assert draft.first_frame.is_set() and draft.pose_start == draft.early_pose
     player.step()
     assert sink.ticks[-1][3] == 7  # no render in between
