@@ -15,6 +15,7 @@ import threading
 
 import numpy as np
 
+from avatarlab.runtime.sample_ring import SampleRing
 from avatarlab.spec.stream import AUDIO_RATE
 
 
@@ -28,12 +29,9 @@ class EchoCanceller:
         self.window = round(window_s * AUDIO_RATE)
         self.adapt = round(adapt_s * AUDIO_RATE)
         self.min_correlation = min_correlation
-        size = 1 << int(np.ceil(np.log2(4 * (self.window + self.max_delay))))
-        self._size = size
-        self._ref = np.zeros(size, np.float32)  # ring by session sample
-        self._mic = np.zeros(size, np.float32)
-        self._ref_until = 0  # session samples of reference written
-        self._mic_until = 0
+        keep = 2 * (self.window + self.max_delay)
+        self._ref = SampleRing(keep)  # what the output sent, by session sample
+        self._mic = SampleRing(keep)
         self._next_adapt = 0
         self.delay: int | None = None
         self.gain = 0.0
@@ -43,34 +41,25 @@ class EchoCanceller:
     def reference(self, start: int, audio: np.ndarray) -> None:
         """The output sent `audio` from session sample `start` on."""
         with self._lock:
-            self._write(self._ref, start, audio)
-            self._ref_until = max(self._ref_until, start + len(audio))
+            self._ref.write(start, audio)
 
     def cancel(self, start: int, mic: np.ndarray) -> np.ndarray:
         """Microphone samples from session sample `start`, with the estimated echo taken out (a new array; `mic`
         itself while no echo path is known)."""
         with self._lock:
-            self._write(self._mic, start, mic)
-            self._mic_until = max(self._mic_until, start + len(mic))
-            if self._mic_until >= self._next_adapt:
+            self._mic.write(start, mic)
+            if self._mic.end >= self._next_adapt:
                 self._estimate()
-                self._next_adapt = self._mic_until + self.adapt
+                self._next_adapt = self._mic.end + self.adapt
             if self.delay is None or self.gain == 0.0:
                 return mic
-            echo = self._read(self._ref, start - self.delay, len(mic))
+            echo = self._ref.read(start - self.delay, len(mic))
             return (mic - np.float32(self.gain) * echo).astype(np.float32)
 
-    def _write(self, ring: np.ndarray, start: int, audio: np.ndarray) -> None:
-        idx = np.arange(start, start + len(audio)) % self._size
-        ring[idx] = audio
-
-    def _read(self, ring: np.ndarray, start: int, count: int) -> np.ndarray:
-        return ring[np.arange(start, start + count) % self._size]
-
     def _estimate(self) -> None:
-        end = self._mic_until  # before the session's start, both rings read zeros
-        mic = self._read(self._mic, end - self.window, self.window).astype(np.float64)
-        ref = self._read(self._ref, end - self.window - self.max_delay, self.window + self.max_delay).astype(np.float64)
+        end = self._mic.end  # before the session's start, both rings read zeros
+        mic = self._mic.read(end - self.window, self.window).astype(np.float64)
+        ref = self._ref.read(end - self.window - self.max_delay, self.window + self.max_delay).astype(np.float64)
         ref_energy = float(np.mean(ref[self.max_delay :] ** 2))
         if ref_energy < 1e-7 or float(np.mean(mic**2)) < 1e-9:
             return  # the output was silent: nothing to learn

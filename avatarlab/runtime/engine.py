@@ -42,6 +42,7 @@ from avatarlab.runtime.persona import Persona
 from avatarlab.runtime.player import OutputSink, Player, Renderer, Speaking
 from avatarlab.runtime.responder import Job, Responder
 from avatarlab.runtime.response_policy import Action, Decision, Policy
+from avatarlab.runtime.sample_ring import SampleRing
 from avatarlab.runtime.streaming_avatar import StreamingAvatar
 from avatarlab.runtime.timeline import Clock, CpuMeter, Timeline
 from avatarlab.runtime.tts import PhraseSplitter, Synthesizer
@@ -151,8 +152,7 @@ class Engine:
         self._playback: ReplyPlayback | None = None
         self._playback_reply: int | None = None
         self._recent_words: deque[TimedWord] = deque(maxlen=200)  # words played lately (echo checks)
-        out_len = round(8.0 * AUDIO_RATE)
-        self._out_audio = np.zeros(out_len, np.float32)  # the last 8 s sent, by session sample (echo checks)
+        self._sent = SampleRing(round(8.0 * AUDIO_RATE))  # the last 8 s sent, by session sample (echo checks)
         self._mic_origin = mic_origin
         self.errors: list[str] = []
         self._threads: list[threading.Thread] = []
@@ -411,15 +411,7 @@ class Engine:
         """The sink reports audio sent at session time t (the echo canceller's reference, the echo check's envelope)."""
         if self.echo is not None:
             self.echo.reference(round(t * AUDIO_RATE), audio)
-        start = round(t * AUDIO_RATE) % len(self._out_audio)
-        n = len(audio)
-        end = start + n
-        if end <= len(self._out_audio):
-            self._out_audio[start:end] = audio
-        else:
-            cut = len(self._out_audio) - start
-            self._out_audio[start:] = audio[:cut]
-            self._out_audio[: n - cut] = audio[cut:]
+        self._sent.write(round(t * AUDIO_RATE), audio)
 
     def _echo_score(self, turn: OpenTurn, now: float) -> float | None:
         """How well the microphone's energy during the speech tracks what the avatar sent."""
@@ -427,11 +419,11 @@ class Engine:
         seconds = min(now - start, 4.0)
         if seconds < 0.3:
             return None
-        n = round(seconds * AUDIO_RATE) // ENVELOPE_HOP * ENVELOPE_HOP
-        mic = self.listener._since(self.listener._heard - n)[-n:]
+        n = round(seconds * AUDIO_RATE)
+        mic = self.listener.audio_since(round(now * AUDIO_RATE) - n)  # as much of it as is remembered
+        mic = mic[len(mic) % ENVELOPE_HOP :]
         end = round((self._mic_origin + now) * AUDIO_RATE)
-        idx = np.arange(end - len(mic), end) % len(self._out_audio)
-        out = self._out_audio[idx]
+        out = self._sent.read(end - len(mic), len(mic))
         env_mic = np.sqrt(np.mean(mic.reshape(-1, ENVELOPE_HOP) ** 2, axis=1))  # [frames]
         env_out = np.sqrt(np.mean(out.reshape(-1, ENVELOPE_HOP) ** 2, axis=1))
         max_lag = round(self.classifier.echo_delay_s * AUDIO_RATE / ENVELOPE_HOP)

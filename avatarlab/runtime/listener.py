@@ -28,6 +28,7 @@ import numpy as np
 from avatarlab.runtime.asr import AsrWord, StreamingASR
 from avatarlab.runtime.audio_input import mono_chunk
 from avatarlab.runtime.response_policy import Action, Decision, Policy
+from avatarlab.runtime.sample_ring import SampleRing
 from avatarlab.runtime.timeline import CpuMeter, Timeline
 from avatarlab.runtime.turn_predictor import Prediction, TurnPredictor
 from avatarlab.runtime.vad import SileroVAD
@@ -116,7 +117,7 @@ class Listener:
         self._paused = False
         self._continuation: tuple[float, int | None] | None = None  # (commit time, reply) while speech goes on
         keep = max(self.turn_preroll, self.asr_preroll) + round(0.5 * AUDIO_RATE)
-        self._recent = np.zeros(keep, np.float32)  # the last `keep` samples: the pre-rolls come from here
+        self._recent = SampleRing(keep)  # the last `keep` samples: the pre-rolls come from here
         self._heard = 0  # microphone samples so far
         self._asr_at = 0  # microphone sample the recognizer has reached
         self._asr_open = False  # between a VAD start and its flush
@@ -156,36 +157,36 @@ class Listener:
     # audio bookkeeping
 
     def _remember(self, samples: np.ndarray) -> None:
-        n = len(samples)
-        if n >= len(self._recent):
-            self._recent[:] = samples[-len(self._recent) :]
-        else:
-            self._recent[:-n] = self._recent[n:]
-            self._recent[-n:] = samples
-        self._heard += n
+        self._recent.write(self._heard, samples)
+        self._heard += len(samples)
 
-    def _since(self, sample: int) -> np.ndarray:
-        """Audio from microphone sample `sample` to now (as far as remembered)."""
-        first = self._heard - len(self._recent)
-        return self._recent[max(0, sample - first) :]
+    @property
+    def oldest(self) -> int:
+        """The oldest microphone sample still remembered."""
+        return max(0, self._heard - self._recent.capacity)
+
+    def audio_since(self, sample: int) -> np.ndarray:
+        """Microphone audio from sample `sample` (at the oldest remembered) to now, a copy."""
+        start = max(sample, self.oldest)
+        return self._recent.read(start, self._heard - start)
 
     # speech and words
 
     def _speech_started(self, t: float) -> None:
         start = round(t * AUDIO_RATE)
         if not self._asr_open:
-            begin = max(self._asr_at, start - self.asr_preroll, self._heard - len(self._recent))
+            begin = max(self._asr_at, start - self.asr_preroll, self.oldest)
             self.asr.skip(begin - self._asr_at)
             self._asr_at = begin
             self._asr_open = True
         if self.turn is None:
-            begin = max(0, start - self.turn_preroll, self._heard - len(self._recent))
+            begin = max(start - self.turn_preroll, self.oldest)
             self.turn = OpenTurn(begin / AUDIO_RATE, [[t, None]], reply=self.handler.avatar_reply())
             self.predictor.reset()
             self.policy.reset()
             self._pause_drafted = None
             with self.meter.measure("turn"):
-                self.predictor.push_audio(self._since(begin))
+                self.predictor.push_audio(self.audio_since(begin))
             self.timeline.stamp_at(self.session(t), "turn", "open", reply=self.turn.reply)
         else:
             self.turn.speech.append([t, None])
@@ -209,7 +210,7 @@ class Listener:
             self._asr_at = target
 
     def _asr_feed_until(self, sample: int) -> None:
-        audio = self._since(self._asr_at)[: sample - self._asr_at]
+        audio = self.audio_since(self._asr_at)[: sample - self._asr_at]
         if not len(audio):
             return
         self._asr_at += len(audio)
@@ -252,7 +253,7 @@ class Listener:
                 self.policy.reset()
                 self._pause_drafted = None
                 with self.meter.measure("turn"):
-                    self.predictor.push_audio(self._since(begin))
+                    self.predictor.push_audio(self.audio_since(begin))
                 self.timeline.stamp_at(self.session(now), "turn", "open", reply=reply, after_commit=True)
         turn = self.turn
         if turn is None:
