@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from avatarlab.runtime.background import BackgroundLoop
 from avatarlab.runtime.frames import FrameRing, IdleLoop
 from avatarlab.runtime.reply_track import ReplyTrack
 from avatarlab.runtime.streaming_avatar import StreamingAvatar
@@ -70,7 +71,7 @@ class Speaking:
         return self.track.reply
 
 
-class Player:
+class Player(BackgroundLoop):
     """The output clock (see the module's doc). Callbacks run on the player's thread:
     on_start(speaking, t), on_phrase(speaking, phrase_index, t_start), on_end(speaking, t, status) with status
     "done" or "interrupted" (t: the end of the last sample sent), on_tick(t_end) after every tick."""
@@ -106,9 +107,7 @@ class Player:
         self._silence = np.zeros(self.chunk, np.float32)
         self._stop_requested: str | None = None
         self._lock = threading.RLock()
-        self._wake = threading.Event()
-        self._running = threading.Event()
-        self._thread: threading.Thread | None = None
+        BackgroundLoop.__init__(self, "player")
 
     # control (any thread)
 
@@ -171,18 +170,8 @@ class Player:
 
     # the clock
 
-    def start(self) -> None:
-        self._running.set()
-        self._thread = threading.Thread(target=self._run, name="player", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._running.clear()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
     def _run(self) -> None:
-        while self._running.is_set():
+        while self.running:
             due = self.tick * self.period
             wait = due - self.clock.now()
             if wait > 0:
@@ -254,7 +243,7 @@ class Player:
         calls.append(lambda: self.on_end(current, t, status))
 
 
-class Renderer:
+class Renderer(BackgroundLoop):
     """Renders the frames the player will show (see the module's doc); its own thread."""
 
     def __init__(
@@ -265,19 +254,8 @@ class Renderer:
         self.max_early_renders = MAX_EARLY_RENDERS
         self.timeline, self.meter = timeline, meter
         self.render_s = start_guess_s  # running estimate of one frame's render time
-        self._running = threading.Event()
-        self._thread: threading.Thread | None = None
+        BackgroundLoop.__init__(self, "renderer")
         self.skipped = 0  # reply frames never rendered (too late to be shown)
-
-    def start(self) -> None:
-        self._running.set()
-        self._thread = threading.Thread(target=self._run, name="renderer", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._running.clear()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def ticks_ahead(self) -> int:
         """Ticks a frame takes to render (the estimate), plus one."""
@@ -285,7 +263,7 @@ class Renderer:
 
     def _run(self) -> None:
         torch.set_num_threads(self.torch_threads)  # this thread's own setting
-        while self._running.is_set():
+        while self.running:
             with self.player._lock:
                 speaking = self.player.current or self.player.queued
                 prepared = self.player.prepared

@@ -20,6 +20,7 @@ import soundfile as sf
 
 from avatarlab.atomic import atomic_path
 from avatarlab.data.media import require_ffmpeg
+from avatarlab.runtime.background import BackgroundLoop
 from avatarlab.runtime.timeline import Clock, Timeline
 from avatarlab.simulate.script import Script, ScriptTurn
 from avatarlab.spec.stream import AUDIO_RATE
@@ -109,7 +110,7 @@ class Recorder:
         return out
 
 
-class SimulatedUser:
+class SimulatedUser(BackgroundLoop):
     """Plays `script` into `hear` in real time (see the module's doc); its own thread."""
 
     def __init__(
@@ -128,18 +129,7 @@ class SimulatedUser:
         self.rng = np.random.default_rng(seed)
         self.turn_times: list[tuple[float, float]] = []  # each turn's (start, end) of audio, session seconds
         self.done = threading.Event()
-        self._running = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._running.set()
-        self._thread = threading.Thread(target=self._run, name="simulated-user", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._running.clear()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        BackgroundLoop.__init__(self, "simulated-user")
 
     def _run(self) -> None:
         sample = 0  # microphone samples sent
@@ -147,7 +137,7 @@ class SimulatedUser:
         plan_start: float | None = None
         playing: tuple[int, np.ndarray, int] | None = None  # (turn index, audio, first mic sample)
         waiting_since = 0.0
-        while self._running.is_set():
+        while self.running:
             due = sample / AUDIO_RATE
             wait = due - self.clock.now()
             if wait > 0:
