@@ -41,9 +41,17 @@ class SimulationResult:
     summary: dict[str, Any]
 
 
-def _idle(engine: Any) -> bool:
-    player = engine.player
-    return player.playing() is None and player.queued is None and engine.listener.turn is None
+def _idle(engine: Any, user: SimulatedUser) -> bool:
+    """Nothing playing or queued, and the listener has heard the user's last turn out with no turn open."""
+    player, listener = engine.player, engine.listener
+    heard_all = bool(user.turn_times) and listener.time >= user.turn_times[-1][1] + 0.3  # a loaded machine lags
+    return (
+        heard_all
+        and not listener.vad.speaking
+        and listener.turn is None
+        and player.playing() is None
+        and (player.queued is None)
+    )
 
 
 def run_simulation(
@@ -75,7 +83,7 @@ def run_simulation(
         try:
             while clock.now() < max_s - 1.0:
                 time.sleep(SETTLE_S)
-                if not user.done.is_set() or not _idle(engine):
+                if not user.done.is_set() or not _idle(engine, user):
                     quiet_since = None
                     continue
                 quiet_since = quiet_since if quiet_since is not None else clock.now()
