@@ -29,11 +29,15 @@ lint: setup
 	$(PY) -m ruff format --check .
 	@! grep -rnE '^.{121,}' --include='*.py' avatarlab tests scripts train.py serve.py || { echo 'lines over 120 characters above'; exit 1; }
 
-# The avatar, turn and live-loop benchmarks measure the bundles `make demo` exports.
+# The avatar, turn and live-loop benchmarks measure the bundles `make demo` exports; the real-speech turn figures
+# (avatarlab.turn.real, .loro) need the shared recordings in ../shared/data.
 bench: setup
 	$(PY) scripts/bench_prepare.py
 	$(PY) scripts/bench_avatar.py bundle=bundles/avatar_quickstart
 	$(PY) scripts/bench_turn.py bundle=bundles/turn_quickstart
+	$(PY) -m avatarlab.turn.real
+	$(PY) -m avatarlab.turn.evaluate corpus=datasets/turn_real/monologues.jsonl out=outputs/turn_real/monologues
+	$(PY) -m avatarlab.turn.loro
 	$(PY) -m avatarlab.bench.loop
 
 clean:

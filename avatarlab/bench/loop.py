@@ -152,11 +152,12 @@ def _turn_replay(cfg: DictConfig, delay: float | None, out: Path) -> list[dict[s
         print(f"turn corpus replay skipped: {corpus} not found (make demo generates it)", flush=True)
         return []
     options = config_values("turn_evaluate.yaml", "silence_timeout_s", "tail_s", "llm_first_words_s")
+    delays = [0.0, round(delay, 3)]
+    result = evaluate(cfg.turn_bundle, corpus, out / "turn_replay", policy={}, word_delays=delays,
+                      limit=int(cfg.turn_limit), streaming=False, bootstrap=200, **options)  # fmt: skip
     rows = []
-    for word_delay in (0.0, round(delay, 3)):
-        result = evaluate(cfg.turn_bundle, corpus, out / f"turn_replay_{word_delay:.2f}", policy={},
-                          word_delay_s=word_delay, limit=int(cfg.turn_limit), streaming=False, **options)  # fmt: skip
-        row = result["rows"][0]
+    for word_delay, entry in zip(delays, result["by_delay"]):
+        row = entry["rows"][0]
         rows.append({"word_delay_s": word_delay, "false_cut_in": row.get("false_cut_in"),
                      "median_commit_ms": round(row.get("latency_median_ms", float("nan"))),
                      "reuse": row.get("reuse_non_pivot")})  # fmt: skip

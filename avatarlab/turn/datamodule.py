@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -37,22 +37,41 @@ def tick_weights(tables: TurnTables, focus: float, zone_s: float = 0.5) -> np.nd
 
 
 class RandomBatches(IterableDataset):
-    """An endless stream of batches: ticks drawn by weight, a reference prefix drawn for each."""
+    """An endless stream of batches: ticks drawn by weight, a reference prefix drawn for each.
+
+    With `extra` tables (another corpus, e.g. real speech), a share `extra_share` of every batch comes from
+    them, drawn uniformly."""
 
     def __init__(
-        self, tables: TurnTables, batch_size: int, p_same: float, seed: int, weights: np.ndarray | None = None
+        self,
+        tables: TurnTables,
+        batch_size: int,
+        p_same: float,
+        seed: int,
+        weights: np.ndarray | None = None,
+        extra: TurnTables | None = None,
+        extra_share: float = 0.0,
     ) -> None:
         self.tables, self.batch_size, self.p_same, self.seed = tables, batch_size, p_same, seed
         w = np.ones(len(tables.step)) if weights is None else np.asarray(weights, np.float64)
         self.cdf = np.cumsum(w) / w.sum()
+        self.extra = extra
+        self.n_extra = int(round(batch_size * extra_share)) if extra is not None else 0
+
+    def _draw(self, tables: TurnTables, idx: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return tables.batch(idx, sample_reference(tables.step_k[idx].astype(np.int64), self.p_same, rng))
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
+        n_main = self.batch_size - self.n_extra
         while True:
-            idx = np.minimum(np.searchsorted(self.cdf, rng.random(self.batch_size)), len(self.cdf) - 1)
-            k = self.tables.step_k[idx].astype(np.int64)
-            yield to_tensors(self.tables.batch(idx, sample_reference(k, self.p_same, rng)))
+            idx = np.minimum(np.searchsorted(self.cdf, rng.random(n_main)), len(self.cdf) - 1)
+            batch = self._draw(self.tables, idx, rng)
+            if self.n_extra and self.extra is not None:
+                more = self._draw(self.extra, rng.integers(0, len(self.extra.step), self.n_extra), rng)
+                batch = {name: np.concatenate([batch[name], more[name]]) for name in batch}
+            yield to_tensors(batch)
 
 
 class TurnDataModule(L.LightningDataModule):
@@ -61,10 +80,14 @@ class TurnDataModule(L.LightningDataModule):
     Args (values: configs/data/turn_corpus.yaml):
         corpus_dir: the folder `python -m avatarlab.turn.corpus` wrote.
         tail_s: ticks kept after the turn's end (the end head's positives).
-        word_delay_s: how long after a word ends it is known (ASR latency; 0 = at its end).
+        word_delay_s: how long after a word ends it is known (ASR latency; 0 = at its end); a list trains on
+            every turn once per delay.
         p_same_ref: share of samples whose reference prefix is the current prefix (no draft).
         val_samples: fixed validation (tick, reference) pairs.
         pause_focus: extra sampling weight of ticks early in a pause (0: uniform over ticks).
+        extra_train: another corpus file to train on beside the generated one (e.g. real speech from
+            `python -m avatarlab.turn.real`), null for none.
+        extra_share: the share of every batch drawn from `extra_train`.
     """
 
     def __init__(
@@ -76,38 +99,46 @@ class TurnDataModule(L.LightningDataModule):
         val_samples: int,
         val_batch_size: int,
         tail_s: float,
-        word_delay_s: float,
+        word_delay_s: float | Sequence[float],
         p_same_ref: float,
         window_words: int,
         quantize_embedder: bool,
         seed: int,
         pause_focus: float,
+        extra_train: str | None = None,
+        extra_share: float = 0.0,
     ) -> None:
         super().__init__()
         self.corpus_dir = Path(corpus_dir)
         self.train_file, self.val_file = train_file, val_file
         self.batch_size, self.val_samples, self.val_batch_size = batch_size, val_samples, val_batch_size
-        self.tail_s, self.word_delay_s, self.p_same_ref, self.seed = tail_s, word_delay_s, p_same_ref, seed
+        self.word_delay_s = [float(d) for d in word_delay_s] if isinstance(word_delay_s, Sequence) else word_delay_s
+        self.tail_s, self.p_same_ref, self.seed = tail_s, p_same_ref, seed
+        if not 0.0 <= extra_share < 1.0:
+            raise UserInputError(f"data.extra_share={extra_share} is not in [0, 1)", "pass a share such as 0.2")
+        self.extra_train, self.extra_share = extra_train, extra_share
+        self.extra: TurnTables | None = None
         self.pause_focus = pause_focus
         self.feature_spec = FeatureSpec(window_words=window_words, quantize_embedder=quantize_embedder)
         self.train: TurnTables | None = None
         self.val: TurnTables | None = None
         self._val_batches: list[dict[str, torch.Tensor]] = []
 
-    def _tables(self, name: str) -> TurnTables:
-        file = self.corpus_dir / name
+    def _tables(self, file: Path, hint: str) -> TurnTables:
         if not file.is_file():
-            raise UserInputError(
-                f"{file} does not exist",
-                f"generate the corpus first: `python -m avatarlab.turn.corpus out={self.corpus_dir}`",
-            )
-        cache = make_embedding_cache(self.corpus_dir, self.feature_spec)
-        return build_tables(file, self.feature_spec, cache, self.tail_s, self.word_delay_s, self.corpus_dir / "cache")
+            raise UserInputError(f"{file} does not exist", hint)
+        cache = make_embedding_cache(file.parent, self.feature_spec)
+        return build_tables(file, self.feature_spec, cache, self.tail_s, self.word_delay_s, file.parent / "cache")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train is None:
-            self.train = self._tables(self.train_file)
-            self.val = self._tables(self.val_file)
+            hint = f"generate the corpus first: `python -m avatarlab.turn.corpus out={self.corpus_dir}`"
+            self.train = self._tables(self.corpus_dir / self.train_file, hint)
+            self.val = self._tables(self.corpus_dir / self.val_file, hint)
+            if self.extra_train:
+                self.extra = self._tables(
+                    Path(self.extra_train), "make real-speech turns with `python -m avatarlab.turn.real`"
+                )
             rng = np.random.default_rng([self.seed, 1])
             idx = rng.integers(0, len(self.val.step), self.val_samples)
             ref = sample_reference(self.val.step_k[idx].astype(np.int64), self.p_same_ref, rng)
@@ -121,7 +152,10 @@ class TurnDataModule(L.LightningDataModule):
         assert self.train is not None
         weights = tick_weights(self.train, self.pause_focus) if self.pause_focus > 0 else None
         return DataLoader(
-            RandomBatches(self.train, self.batch_size, self.p_same_ref, self.seed, weights), batch_size=None
+            RandomBatches(
+                self.train, self.batch_size, self.p_same_ref, self.seed, weights, self.extra, self.extra_share
+            ),
+            batch_size=None,
         )
 
     def val_dataloader(self) -> DataLoader:

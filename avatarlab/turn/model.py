@@ -32,6 +32,9 @@ class TurnModelConfig:
     emb_dropout: float  # training only: share of samples whose prefix embeddings are hidden (stability head)
     end_emb_dropout: float  # the same for the end head
     end_embedding: bool  # False: the end head reads prosody and lexical cues only
+    end_evidence_bound: float = 0.0  # > 0: p_end's logit is a function of the tick features (silence, pause,
+    # voice activity) plus the word evidence (prosody, lexical cues) bounded to +-this, so that words unlike
+    # any in training cannot hold p_end down through a long silence; 0: one head over everything
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -58,6 +61,7 @@ class TurnModel(nn.Module):
         self.config = c
         self.proj = nn.Sequential(nn.Linear(c.emb_dim, c.emb_proj), nn.LayerNorm(c.emb_proj))
         self.end_head = _mlp((c.emb_proj if c.end_embedding else 0) + c.word_dim + c.tick_dim, c.hidden, c.dropout)
+        self.end_tick = _mlp(c.tick_dim, c.hidden // 2, c.dropout) if c.end_evidence_bound > 0 else None
         self.cont = nn.Sequential(nn.Linear(c.cont_dim, c.cont_proj), nn.LayerNorm(c.cont_proj))
         self.stable_head = _mlp(3 * c.emb_proj + c.cont_proj + c.word_dim + c.pair_dim, c.hidden, c.dropout)
 
@@ -72,9 +76,14 @@ class TurnModel(nn.Module):
     def end_logit(self, cur_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor) -> torch.Tensor:
         """[B] from the current prefix only (no reference, no pair features)."""
         if not self.config.end_embedding:
-            return self.end_head(torch.cat([word, tick], dim=-1)).squeeze(-1)
-        (cur_emb,) = self._hide(self.config.end_emb_dropout, cur_emb)
-        return self.end_head(torch.cat([self.proj(cur_emb), word, tick], dim=-1)).squeeze(-1)
+            evidence = self.end_head(torch.cat([word, tick], dim=-1)).squeeze(-1)
+        else:
+            (cur_emb,) = self._hide(self.config.end_emb_dropout, cur_emb)
+            evidence = self.end_head(torch.cat([self.proj(cur_emb), word, tick], dim=-1)).squeeze(-1)
+        if self.end_tick is None:
+            return evidence
+        bound = self.config.end_evidence_bound
+        return self.end_tick(tick).squeeze(-1) + bound * torch.tanh(evidence / bound)
 
     def stable_logit(
         self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, pair: torch.Tensor, cont: torch.Tensor

@@ -113,30 +113,53 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def latency_histogram(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Histogram of response latency (end of turn -> commit) per policy, as a PNG."""
-    import matplotlib
+FIELD_COLUMNS = (
+    ("end_auc", "end AUC", "{:.3f}"),
+    ("false_cutoff_300ms", "false cut-off at 300 ms", "{:.1%}"),
+    ("false_cutoff_600ms", "false cut-off at 600 ms", "{:.1%}"),
+    ("wait_at_5pct_ms", "wait at 5% (ms)", "{:.0f}"),
+    ("wait_at_10pct_ms", "wait at 10% (ms)", "{:.0f}"),
+)
 
-    matplotlib.use("Agg")
+
+def _cell(fmt: str, value: Any) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value)
+
+
+def field_table(field: dict[str, dict[str, Any]]) -> str:
+    """The field's end-of-turn figures, one row per policy, each value with its bootstrap 95% interval."""
+    head = "| policy | " + " | ".join(title for _, title, _ in FIELD_COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(FIELD_COLUMNS) + 1)]
+    for name, figures in field.items():
+        cells = []
+        for key, _, fmt in FIELD_COLUMNS:
+            lo, hi = figures[key]["ci95"]
+            cells.append(f"{_cell(fmt, figures[key]['value'])} [{_cell(fmt, lo)}, {_cell(fmt, hi)}]")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def delay_tables(by_delay: list[dict[str, Any]]) -> str:
+    """Per word delay: the policy table and the field's figures (markdown)."""
+    parts = []
+    for entry in by_delay:
+        turns = entry["rows"][0]["turns"]
+        parts += [
+            f"### words known {entry['word_delay_s']:.2f} s after they end ({turns} turns)",
+            "",
+            table(entry["rows"]),
+            "",
+            "False cut-offs at a fixed wait (bootstrap 95% intervals over turns):",
+            "",
+            field_table(entry["field"]),
+            "",
+        ]
+    return "\n".join(parts).rstrip()
+
+
+def _save(fig: Any, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    bins = np.arange(0, 1600, 25)
-    drawn: list[dict[str, Any]] = []
-    for row in rows:
-        twin = next((d for d in drawn if d["latencies_ms"] == row["latencies_ms"]), None)
-        if twin is not None:  # the same commit moments (exact reuse shares the predictor's): one histogram
-            twin["label"] += f" = {row['policy']}"
-            continue
-        drawn.append({**row, "label": row["policy"]})
-    for row in drawn:
-        values = np.clip(row["latencies_ms"], 0, bins[-1] - 1)
-        ax.hist(values, bins=bins, alpha=0.6, label=f"{row['label']} (median {row['latency_median_ms']:.0f} ms)")
-    ax.set_xlabel("response latency after the end of the turn (ms)")
-    ax.set_ylabel("turns")
-    ax.legend()
-    ax.set_title("turn-taking latency")
-    fig.tight_layout()
     path = Path(path)
     try:
         with atomic_path(path) as target:
@@ -144,3 +167,55 @@ def latency_histogram(rows: list[dict[str, Any]], path: str | Path) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def latency_histogram(by_delay: list[dict[str, Any]], path: str | Path) -> Path:
+    """Histograms of response latency (end of turn -> commit) per policy, one panel per word delay, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(by_delay), figsize=(6 * len(by_delay), 4), dpi=110, squeeze=False)
+    bins = np.arange(0, 1600, 25)
+    for ax, entry in zip(axes[0], by_delay):
+        drawn: list[dict[str, Any]] = []
+        for row in entry["rows"]:
+            twin = next((d for d in drawn if d["latencies_ms"] == row["latencies_ms"]), None)
+            if twin is not None:  # the same commit moments (exact reuse shares the predictor's): one histogram
+                twin["label"] += f" = {row['policy']}"
+                continue
+            drawn.append({**row, "label": row["policy"]})
+        for row in drawn:
+            values = np.clip(row["latencies_ms"], 0, bins[-1] - 1)
+            label = f"{row['label']} (median {_cell('{:.0f}', row['latency_median_ms'])} ms)"
+            ax.hist(values, bins=bins, alpha=0.6, label=label)
+        ax.set_xlabel("response latency after the end of the turn (ms)")
+        ax.set_ylabel("turns")
+        ax.legend(fontsize=8)
+        ax.set_title(f"words known {entry['word_delay_s']:.2f} s after they end")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def cutoff_curves(by_delay: list[dict[str, Any]], path: str | Path) -> Path:
+    """False cut-offs against the wait, one line per policy, one panel per word delay, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(by_delay), figsize=(6 * len(by_delay), 4), dpi=110, squeeze=False)
+    for ax, entry in zip(axes[0], by_delay):
+        for name, figures in entry["field"].items():
+            curve = figures["curve"]
+            ax.plot(curve["wait_ms"], 100 * np.asarray(curve["false_cutoff"]), label=name)
+        for rate in (5, 10):
+            ax.axhline(rate, color="grey", lw=0.6, ls=":")
+        ax.set_xlabel("wait: silence before a commit may happen (ms)")
+        ax.set_ylabel("false cut-offs (% of turns)")
+        ax.set_ylim(0, 100)
+        ax.legend()
+        ax.set_title(f"words known {entry['word_delay_s']:.2f} s after they end")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,7 @@ class TurnTables:
     n_words: np.ndarray  # [n_turns]
     prefix_offset: np.ndarray  # [n_turns]
     cue_offset: np.ndarray  # [n_turns]
-    step_turn: np.ndarray  # [N] turn index of each tick
+    step_turn: np.ndarray  # [N] turn index of each tick (a turn's ticks repeat once per word delay)
     step: np.ndarray  # [N] tick (t = step / 100 s)
     step_k: np.ndarray  # [N] words known at the tick (>= 1)
     tick: np.ndarray  # [N, TICK_DIM]
@@ -138,13 +139,13 @@ def _feature_code() -> str:
     ).hexdigest()
 
 
-def tables_key(corpus_file: Path, spec: FeatureSpec, tail_s: float, word_delay_s: float) -> str:
+def tables_key(corpus_file: Path, spec: FeatureSpec, tail_s: float, word_delays: list[float]) -> str:
     blob = json.dumps(
         {
             "corpus": sha256_file(corpus_file),
             "spec": spec.to_dict(),
             "tail_s": tail_s,
-            "delay": word_delay_s,
+            "delay": word_delays if len(word_delays) > 1 else word_delays[0],
             "code": _feature_code(),
             "v": TABLES_VERSION,
         },
@@ -158,12 +159,16 @@ def build_tables(
     spec: FeatureSpec,
     embeddings: EmbeddingCache,
     tail_s: float = 1.5,
-    word_delay_s: float = 0.0,
+    word_delay_s: float | Sequence[float] = 0.0,
     cache_dir: str | Path | None = None,
 ) -> TurnTables:
-    """Replay a corpus file into TurnTables (loaded from `cache_dir` when built before)."""
+    """Replay a corpus file into TurnTables (loaded from `cache_dir` when built before).
+
+    word_delay_s: how long after a word ends it is known; with several values every turn is replayed once per
+    value (its ticks repeat, each with that delay's known words), so the model learns every delay."""
     corpus_file = Path(corpus_file)
-    key = tables_key(corpus_file, spec, tail_s, word_delay_s)
+    delays = [float(d) for d in word_delay_s] if isinstance(word_delay_s, Sequence) else [float(word_delay_s)]
+    key = tables_key(corpus_file, spec, tail_s, delays)
     cache = Path(cache_dir) / f"tables-{corpus_file.stem}-{key}.npz" if cache_dir else None
     if cache is not None and (cached := TurnTables.load(cache, key)) is not None:
         log.info("loaded feature tables for %s from %s", corpus_file.name, cache)
@@ -207,19 +212,20 @@ def build_tables(
         parts["pieces"].append(piece_sums)
         parts["piece_count"].append(piece_counts)
         texts.extend(prefix_text(tokens, k, spec.window_words) for k in range(1, n + 1))
-        arrivals = np.array([arrival_step(w.end, word_delay_s) for w in turn.words])
-        first, last = (
-            int(arrivals[0]),
-            min(int(arrival_step(turn.end, word_delay_s) + round(tail_s * TICK_RATE)), track.n),
-        )
-        steps = np.arange(first, last + 1)
-        k = np.searchsorted(arrivals, steps, side="right")  # words known at each tick
         ends = np.array([w.end for w in turn.words])
-        parts["tick"].append(tick_features(track, steps, ends[k - 1]))
-        parts["step_turn"].append(np.full(len(steps), index, np.int32))
-        parts["step"].append(steps.astype(np.int32))
-        parts["step_k"].append(k.astype(np.int16))
-        parts["y_end"].append((k == n).astype(np.float32))
+        for delay in delays:  # the same turn heard with each recognition delay: its own ticks
+            arrivals = np.array([arrival_step(w.end, delay) for w in turn.words])
+            first, last = (
+                int(arrivals[0]),
+                min(int(arrival_step(turn.end, delay) + round(tail_s * TICK_RATE)), track.n),
+            )
+            steps = np.arange(first, last + 1)
+            k = np.searchsorted(arrivals, steps, side="right")  # words known at each tick
+            parts["tick"].append(tick_features(track, steps, ends[k - 1]))
+            parts["step_turn"].append(np.full(len(steps), index, np.int32))
+            parts["step"].append(steps.astype(np.int32))
+            parts["step_k"].append(k.astype(np.int16))
+            parts["y_end"].append((k == n).astype(np.float32))
     log.info("embedding %d prefixes", len(texts))
     embeddings.fill(texts)
     embeddings.save()

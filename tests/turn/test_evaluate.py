@@ -39,21 +39,38 @@ def test_streaming_and_batched_replay_agree(tiny_bundle: Path, tiny_corpus: Path
 
 @pytest.mark.slow
 def test_evaluate_reports_policy_and_baselines(tiny_bundle: Path, tiny_corpus: Path, tmp_path: Path) -> None:
-    options = ("policy", "silence_timeout_s", "tail_s", "word_delay_s", "llm_first_words_s", "limit", "streaming")
+    options = ("policy", "silence_timeout_s", "tail_s", "llm_first_words_s", "limit", "streaming", "bootstrap")
+    delays = config_values("turn_evaluate.yaml", "word_delay_s")["word_delay_s"]
+    assert delays == [0.0, 0.2, 0.4]  # the default reports all three
     results = evaluate(
-        tiny_bundle, tiny_corpus / "test.jsonl", tmp_path / "eval", **config_values("turn_evaluate.yaml", *options)
+        tiny_bundle,
+        tiny_corpus / "test.jsonl",
+        tmp_path / "eval",
+        word_delays=delays,
+        **config_values("turn_evaluate.yaml", *options),
     )
-    rows = {r["policy"]: r for r in results["rows"]}
+    assert [d["word_delay_s"] for d in results["by_delay"]] == delays
+    late = {r["policy"]: r for r in results["by_delay"][2]["rows"]}
+    rows = {r["policy"]: r for r in results["by_delay"][0]["rows"]}
+    assert late["silence_700ms"]["latency_median_ms"] == rows["silence_700ms"]["latency_median_ms"]
+    field = results["by_delay"][0]["field"]
+    assert set(field) == {"predictor", "silence"}
+    for figures in field.values():
+        lo, hi = figures["end_auc"]["ci95"]
+        assert lo <= figures["end_auc"]["value"] <= hi
+        assert figures["false_cutoff_300ms"]["value"] >= figures["false_cutoff_600ms"]["value"]
+    assert field["silence"]["end_auc"]["value"] == pytest.approx(rows["silence_700ms"]["end_auc"])
     assert set(rows) == {"predictor", "exact_reuse", "silence_700ms"}
     silence = rows["silence_700ms"]
     assert 690 <= silence["latency_median_ms"] <= 760 and silence["reuse_non_pivot"] == 0
     assert rows["predictor"]["latency_median_ms"] < silence["latency_median_ms"]
     assert rows["exact_reuse"]["early_reuse_additions"] == 0  # never reuses a draft that words followed
     assert rows["predictor"]["end_auc"] > 0.8
-    for name in ("results.json", "table.md", "turns.csv", "latency_hist.png"):
+    for name in ("results.json", "table.md", "turns.csv", "latency_hist.png", "cutoff_curve.png"):
         assert (tmp_path / "eval" / name).is_file()
     table = (tmp_path / "eval" / "table.md").read_text()
-    assert "false cut-in" in table and "wrong draft" in table
+    assert "false cut-in" in table and "wrong draft" in table and "false cut-off at 300 ms" in table
+    assert "words known 0.40 s after they end" in table
     assert json.loads((tmp_path / "eval" / "results.json").read_text())["turns"] == len(
         read_corpus(tiny_corpus / "test.jsonl")
     )
@@ -71,6 +88,8 @@ def test_evaluate_command_line(tiny_bundle: Path, tiny_corpus: Path, tmp_path: P
             f"out={tmp_path / 'cli'}",
             "limit=5",
             "policy.commit_threshold=0.8",
+            "word_delay_s=0.2",
+            "bootstrap=50",
         ],
         cwd=REPO,
         capture_output=True,
@@ -82,6 +101,7 @@ def test_evaluate_command_line(tiny_bundle: Path, tiny_corpus: Path, tmp_path: P
         "| predictor |" in ok.stdout
         and json.loads((tmp_path / "cli" / "results.json").read_text())["policy"]["commit_threshold"] == 0.8
     )
+    assert [d["word_delay_s"] for d in json.loads((tmp_path / "cli" / "results.json").read_text())["by_delay"]] == [0.2]
     bad = subprocess.run(
         [
             sys.executable,

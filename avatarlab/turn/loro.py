@@ -1,0 +1,187 @@
+"""`python -m avatarlab.turn.loro [real=FILE.jsonl] [out=DIR]`: the turn predictor on real speech, leave one
+recording out.
+
+For each recording of the real corpus (`python -m avatarlab.turn.real`): train the predictor on the generated
+corpus plus the real turns of every other recording, export it, and replay the held-out recording's turns
+through it. Nothing about the held-out recording informs its fold's training, thresholds or stopping. The
+ten test sets are pooled into one report (the files `avatarlab.turn.evaluate` writes), beside the same figures
+of the model trained without any real speech (`base`), which needs no folds.
+
+Each fold's bundle stays in OUT/folds/RECORDING/; an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from avatarlab.cli import checked, config_dir, run_cli
+from avatarlab.errors import UserInputError
+from avatarlab.turn.evaluate import figures, load_predictor, make_policies, read_turns, replay_turns, write_report
+from avatarlab.turn.format import Turn, write_corpus
+from avatarlab.turn.replay import Trace
+
+log = logging.getLogger(__name__)
+
+
+def recording_of(turn: Turn) -> str:
+    """The recording a real turn was cut from (its `recording` field, else its family)."""
+    return str(turn.extra.get("recording") or turn.family or turn.id)
+
+
+def _run(args: list[str], what: str) -> None:
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "HF_HUB_OFFLINE": "1"}
+    print(f"    $ {' '.join(args)}", flush=True)
+    result = subprocess.run(args, env=env)
+    if result.returncode != 0:
+        raise UserInputError(f"{what} failed (exit {result.returncode})", "see its output above; rerun to resume")
+
+
+def train_fold(
+    fold_dir: Path, train_turns: list[Turn], experiment: str, extra_share: float, overrides: Sequence[str]
+) -> Path:
+    """Train and export one fold's predictor (skipped when its bundle exists); returns the bundle folder."""
+    bundle = fold_dir / "bundle"
+    if (bundle / "manifest.json").is_file():
+        print(f"    {bundle} exists: fold already trained", flush=True)
+        return bundle
+    train_file = write_corpus(fold_dir / "train.jsonl", train_turns)
+    run_dir = fold_dir / "run"
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "avatarlab.train",
+            f"experiment={experiment}",
+            f"data.extra_train={train_file.resolve()}",
+            f"data.extra_share={extra_share}",
+            f"hydra.run.dir={run_dir.resolve()}",
+            "ckpt_path=last",
+            *overrides,
+        ],
+        "training the fold",
+    )
+    _run([sys.executable, "-m", "avatarlab.export", f"run={run_dir.resolve()}", f"out={bundle.resolve()}"], "export")
+    return bundle
+
+
+def leave_one_recording_out(
+    real: str | Path,
+    out: str | Path,
+    *,
+    base_bundle: str | Path,
+    experiment: str,
+    extra_share: float,
+    overrides: Sequence[str],
+    policy: dict[str, Any],
+    silence_timeout_s: float,
+    tail_s: float,
+    word_delays: Sequence[float],
+    llm_first_words_s: float,
+    bootstrap: int,
+) -> dict[str, Any]:
+    """Train, replay and pool every fold; write OUT/pooled/ and OUT/base/ reports; return both results."""
+    real = Path(real)
+    turns = read_turns(real)
+    recordings = sorted({recording_of(t) for t in turns})
+    if len(recordings) < 2:
+        raise UserInputError(
+            f"{real} holds turns of {len(recordings)} recording(s)", "leave-one-out needs at least two recordings"
+        )
+    out = Path(out)
+    started = time.perf_counter()
+    pooled: list[list[Trace]] = [[] for _ in word_delays]
+    thresholds: dict[str, Any] = {}
+    folds = []
+    for i, held_out in enumerate(recordings, 1):
+        test = [t for t in turns if recording_of(t) == held_out]
+        train = [t for t in turns if recording_of(t) != held_out]
+        print(f"\n[fold {i}/{len(recordings)}] held out: {held_out} ({len(test)} turns; {len(train)} to train on)")
+        bundle = train_fold(out / "folds" / held_out, train, experiment, extra_share, overrides)
+        predictor, cache, thresholds = load_predictor(bundle, real.parent, policy)
+        traces = replay_turns(
+            predictor,
+            make_policies(thresholds, silence_timeout_s),
+            test,
+            tail_s=tail_s,
+            word_delays=word_delays,
+            streaming=False,
+        )
+        cache.save()
+        for pool, fold_traces in zip(pooled, traces):
+            pool.extend(fold_traces)
+        folds.append({"recording": held_out, "turns": len(test), "bundle": str(bundle)})
+    options = {"silence_timeout_s": silence_timeout_s, "llm_first_words_s": llm_first_words_s, "bootstrap": bootstrap}
+    results = {
+        "corpus": str(real),
+        "turns": len(turns),
+        "recordings": recordings,
+        "folds": folds,
+        "experiment": experiment,
+        "extra_share": extra_share,
+        "overrides": list(overrides),
+        "policy": thresholds,
+        "seconds": round(time.perf_counter() - started, 1),
+        "by_delay": figures(pooled, word_delays, thresholds, **options),
+    }
+    text = write_report(out / "pooled", results, pooled)
+    print(f"\nleave one recording out, {len(recordings)} folds pooled ({len(turns)} turns):\n\n{text}")
+
+    predictor, cache, base_thresholds = load_predictor(base_bundle, real.parent, policy)
+    base_traces = replay_turns(
+        predictor,
+        make_policies(base_thresholds, silence_timeout_s),
+        turns,
+        tail_s=tail_s,
+        word_delays=word_delays,
+        streaming=False,
+    )
+    cache.save()
+    base = {
+        "corpus": str(real),
+        "bundle": str(base_bundle),
+        "turns": len(turns),
+        "policy": base_thresholds,
+        "by_delay": figures(base_traces, word_delays, base_thresholds, **options),
+    }
+    text = write_report(out / "base", base, base_traces)
+    print(f"\nthe same turns through {base_bundle} (trained on generated speech only):\n\n{text}")
+    print(f"\nreports in {out}/pooled and {out}/base")
+    return {"pooled": results, "base": base}
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="turn_loro")
+def main(cfg: DictConfig) -> None:
+    chosen: dict[str, Any] = OmegaConf.to_container(cfg.policy, resolve=True) or {}  # type: ignore[assignment]
+
+    def action() -> dict[str, Any]:
+        delays = cfg.word_delay_s if OmegaConf.is_list(cfg.word_delay_s) else [cfg.word_delay_s]
+        return leave_one_recording_out(
+            cfg.real,
+            cfg.out,
+            base_bundle=cfg.base_bundle,
+            experiment=checked("experiment", cfg.experiment, str),
+            extra_share=checked("extra_share", cfg.extra_share, float, minimum=0.0),
+            overrides=[str(o) for o in cfg.train_overrides or []],
+            policy={k: checked(f"policy.{k}", v, float, minimum=0.0) for k, v in chosen.items()},
+            silence_timeout_s=checked("silence_timeout_s", cfg.silence_timeout_s, float, above=0.0),
+            tail_s=checked("tail_s", cfg.tail_s, float, minimum=0.0),
+            word_delays=[checked("word_delay_s", d, float, minimum=0.0) for d in delays],
+            llm_first_words_s=checked("llm_first_words_s", cfg.llm_first_words_s, float, minimum=0.0),
+            bootstrap=checked("bootstrap", cfg.bootstrap, int, minimum=1),
+        )
+
+    run_cli(action)
+
+
+if __name__ == "__main__":
+    main()

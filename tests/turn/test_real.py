@@ -1,0 +1,82 @@
+"""Real recordings into turns: the RTTM reader, the merge rule of docs/turn_corpus.md, and the corpus command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avatarlab.errors import UserInputError
+from avatarlab.turn.format import Word, read_corpus
+from avatarlab.turn.real import Segment, TurnRule, build_real_corpus, is_hallucination, merge_turns, read_rttm
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _seg(speaker: str, start: float, end: float) -> Segment:
+    return Segment("rec", speaker, start, end - start)
+
+
+def test_a_backchannel_in_the_gap_keeps_the_turn_a_longer_reply_ends_it() -> None:
+    rule = TurnRule()
+    segments = [
+        _seg("A", 0.0, 2.0),
+        _seg("B", 2.3, 2.8),  # "yeah": shorter than 1 s
+        _seg("A", 3.0, 5.0),  # A goes on: one turn 0-5
+        _seg("B", 5.5, 7.0),  # B answers for 1.5 s: A's next segment starts a new turn
+        _seg("A", 7.2, 9.0),
+        _seg("A", 12.5, 12.9),  # a 3.5 s gap ends the turn; 0.4 s long: dropped
+    ]
+    assert merge_turns(segments, rule) == [("A", 0.0, 5.0), ("B", 5.5, 7.0), ("A", 7.2, 9.0)]
+
+
+def test_gaps_of_three_seconds_or_more_split_and_short_turns_drop() -> None:
+    segments = [_seg("A", 0.0, 1.0), _seg("A", 2.9, 3.5), _seg("A", 6.5, 7.0), _seg("A", 7.5, 8.3)]
+    assert merge_turns(segments, TurnRule()) == [("A", 0.0, 3.5), ("A", 6.5, 8.3)]
+
+
+def test_rttm_errors_name_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.rttm"
+    bad.write_text("SPEAKER rec 1 0.5 1.0 <NA> <NA> A <NA> <NA>\nSPEAKER rec 1 oops 1.0 <NA> <NA> B <NA> <NA>\n")
+    with pytest.raises(UserInputError, match=r"bad.rttm:2"):
+        read_rttm(bad)
+    with pytest.raises(UserInputError, match="does not exist"):
+        read_rttm(tmp_path / "missing.rttm")
+
+
+def test_silence_hallucinations_are_recognised() -> None:
+    assert is_hallucination([Word("Thank", 0, 0.2), Word("you.", 0.2, 0.4)])
+    assert is_hallucination([])
+    assert not is_hallucination([Word("Thank", 0, 0.2), Word("you", 0.2, 0.4), Word("Sam.", 0.4, 0.6)])
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_the_shared_meetings_become_turns_with_silence_after(shared_data: Path, tmp_path: Path) -> None:
+    ami = shared_data / "ami"
+    manifest = build_real_corpus(
+        [str(ami / "sample.rttm")], [], tmp_path / "real", audio_dir=None, rule=TurnRule(), model_dir=None, threads=2
+    )
+    turns = read_corpus(tmp_path / "real" / "conversations.jsonl", check_audio=True)
+    assert manifest["conversations"]["turns"] == len(turns) >= 3
+    for turn in turns:
+        audio, rate = sf.read(str(turn.audio))
+        assert rate == 16000
+        tail = audio[int(round((turn.end + 0.01) * rate)) :]
+        assert len(tail) / rate == pytest.approx(2.5 - 0.01, abs=0.02) and not np.any(tail)  # silence after the turn
+        assert turn.end >= 1.5 + 0.3 - 1e-6 and turn.words[-1].end <= turn.end + 1e-6
+        assert turn.extra["recording"] == "sample" and len(turn.words) >= 2
+
+
+def test_the_command_refuses_missing_inputs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.turn.real", f"rttm=[{tmp_path / 'none.rttm'}]", "monologues=[]",
+         f"out={tmp_path / 'out'}"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "out").exists()
