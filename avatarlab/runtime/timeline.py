@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,6 +120,11 @@ class Timeline:
         self._events: deque[Event] = deque(maxlen=max_events)
         self._total = 0
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """Call `listener(event)` for every event added from now on, on the thread that adds it (keep it quick)."""
+        self._listeners.append(listener)
 
     def stamp(self, stage: str, kind: str, /, **data: Any) -> Event:
         """Record `kind` for `stage` now."""
@@ -135,6 +140,8 @@ class Timeline:
         with self._lock:
             self._events.append(event)
             self._total += 1
+        for listener in self._listeners:
+            listener(event)
         return event
 
     @property

@@ -1,5 +1,6 @@
-"""`python serve.py [mode=simulate] [script=FILE.yaml] [overrides]`: the live loop on the exported bundles.
+"""`python serve.py [mode=live|simulate] [overrides]`: the live loop on the exported bundles.
 
+mode=live (the default) serves the browser page on 127.0.0.1 and talks with whoever opens it (see live.py).
 mode=simulate plays a scripted conversation (configs/serve/scripts/) in real time, headless, and writes the
 avatar's side as an mp4 with the timeline (JSON and plot), the transcript and per-turn latencies.
 """
@@ -20,7 +21,7 @@ from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
 
 log = logging.getLogger(__name__)
-MODES = ("simulate",)
+MODES = ("live", "simulate")
 STARTED = time.perf_counter()  # the process's imports done before this count too: see `ready` below
 
 
@@ -52,6 +53,27 @@ def simulate(cfg: DictConfig) -> None:
     )
 
 
+def live(cfg: DictConfig) -> None:
+    import os
+
+    from avatarlab.config_args import constructor_args
+    from avatarlab.serve.build import load_stages
+    from avatarlab.serve.live import LiveOptions, access_token, serve_forever, tls_context
+
+    options = LiveOptions(**constructor_args(cfg.live, LiveOptions, label="live"))
+    checked("live.max_sessions", options.max_sessions, int, minimum=1)
+    checked("live.port", options.port, int, minimum=0)
+    checked("live.jpeg_quality", options.jpeg_quality, int, minimum=1)
+    tls = tls_context(options, Path(str(cfg.out)) / "tls")
+    token = access_token(options, os.environ.get("AVATARLAB_TOKEN"))
+    pool = [load_stages(cfg) for _ in range(options.max_sessions)]  # each conversation has its own stream state
+    ready = time.perf_counter() - STARTED + _since_exec()
+    print(f"ready {ready:.1f} s after the process started (loads: {pool[0].load_s})", flush=True)
+    if token and not options.token:
+        print(f"access token (give it to whoever may talk): {token}", flush=True)
+    serve_forever(pool, cfg, options, token, tls)
+
+
 def _since_exec() -> float:
     """Seconds from the process's start to this module's import (Linux: /proc; elsewhere 0)."""
     try:
@@ -70,6 +92,6 @@ def main(cfg: DictConfig) -> None:
         torch.set_num_threads(checked("threads", cfg.threads, int, minimum=1))
         if cfg.mode not in MODES:
             raise UserInputError(f"mode={cfg.mode!r} is not a mode", f"use mode={' or mode='.join(MODES)}")
-        simulate(cfg)
+        simulate(cfg) if cfg.mode == "simulate" else live(cfg)
 
     run_cli(action)

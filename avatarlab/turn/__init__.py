@@ -11,6 +11,7 @@ Modules, one job each:
     generator   compose a turn from a family, speak it, set its pauses, add noise
     corpus      `python -m avatarlab.turn.corpus`: the generated corpus, split by family
     transcribe  `python -m avatarlab.turn.transcribe AUDIO... out=FILE.jsonl`: corpus lines from recordings
+    real        `python -m avatarlab.turn.real`: real conversations (speaker timings) and monologues as turns
     prosody     causal 100 Hz frames: energy, pitch (librosa YIN), periodicity, voice activity
     lexical     closed-class word categories and late-word cues
     embed       prefix sentence embeddings (all-MiniLM-L6-v2, int8, traced), static word pieces, the cache
@@ -21,6 +22,8 @@ Modules, one job each:
     module      LightningModule
     replay      a recorded turn through the runtime's predictor and policies, tick by tick
     report      the evaluation figures, table and latency histogram
+    cutoff      the field's figures: false cut-offs at a fixed wait, the wait for a rate, bootstrap intervals
     evaluate    `python -m avatarlab.turn.evaluate bundle=DIR corpus=FILE.jsonl`
+    loro        `python -m avatarlab.turn.loro`: real speech, leave one recording out
     metrics     ROC AUC, F1
 """

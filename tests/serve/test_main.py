@@ -21,9 +21,13 @@ def serve(*args: str) -> subprocess.CompletedProcess[str]:
     "args,problem,fix",
     [
         (["mode=simulate"], "needs a script", "script=configs/serve/scripts/demo.yaml"),
-        (["script=/nowhere/talk.yaml"], "no conversation script at /nowhere/talk.yaml", "script=FILE.yaml"),
-        (["mode=chat"], "mode='chat' is not a mode", "mode=simulate"),
-        (["threads=0", "script=x.yaml"], "threads", ""),
+        (
+            ["mode=simulate", "script=/nowhere/talk.yaml"],
+            "no conversation script at /nowhere/talk.yaml",
+            "script=FILE.yaml",
+        ),
+        (["mode=chat"], "mode='chat' is not a mode", "mode=live or mode=simulate"),
+        (["threads=0", "mode=simulate", "script=x.yaml"], "threads", ""),
     ],
 )
 def test_bad_options_are_refused_with_the_fix(args: list[str], problem: str, fix: str) -> None:
@@ -40,7 +44,7 @@ def test_a_missing_bundle_is_named_with_the_command_that_makes_it(tmp_path: Path
     import soundfile as sf
 
     sf.write(tmp_path / "tone.wav", 0.1 * np.sin(np.arange(16000) / 5.0).astype(np.float32), 16000)
-    result = serve(f"script={script}", f"avatar_bundle={tmp_path / 'none'}", f"out={tmp_path / 'out'}")
+    result = serve("mode=simulate", f"script={script}", f"avatar_bundle={tmp_path / 'none'}", f"out={tmp_path / 'out'}")
     assert result.returncode == 2, result.stderr
     assert f"no avatar bundle at {tmp_path / 'none'}" in result.stderr and "make demo" in result.stderr
     assert not (tmp_path / "out" / "s.mp4").exists()

@@ -1,0 +1,193 @@
+"""`python serve.py` (mode=live) on loopback: the page in a real headless Chromium with a fake microphone, and the
+WebSocket protocol's faults (bad hello, malformed and oversized messages, foreign origins, a second page while
+one talks, a page that goes away)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avatarlab.runtime.tts import EspeakTTS
+from avatarlab.serve.transport import unpack_frame
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(avatar_bundle: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A live server on a free loopback port; yields its address."""
+    out = tmp_path_factory.mktemp("live")
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "serve.py"), "live.port=0", f"avatar_bundle={avatar_bundle}",
+         f"turn_bundle={tiny_bundle}", f"out={out}", "engine.idle_frames=10", "engine.greet=false",
+         "llm.max_new_tokens=24"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"},
+    )  # fmt: skip
+    address = None
+    lines = []
+    assert process.stdout is not None
+    deadline = time.monotonic() + 240
+    while address is None and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.search(r"listening: open (http://\S+)", line)
+        address = match.group(1) if match else None
+    assert address, "".join(lines[-30:])
+    try:
+        yield address.rstrip("/")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def speech_wav(path: Path, text: str, before_s: float, after_s: float) -> Path:
+    """A user's turn as the fake microphone plays it: silence, speech (espeak-ng, a British voice), silence."""
+    spoken = EspeakTTS("en-gb-x-rp+m3", 160, 45, 50).synthesize(text).audio
+    audio = np.r_[np.zeros(int(before_s * 16000)), spoken, np.zeros(int(after_s * 16000))].astype(np.float32)
+    sf.write(path, audio, 16000, subtype="PCM_16")
+    return path
+
+
+def ws_url(address: str) -> str:
+    return address.replace("http://", "ws://") + "/ws"
+
+
+async def _first_reply(address: str, **headers: str) -> tuple[list[dict], int | None, str]:
+    """Connect, send a wrong hello, and collect what comes back."""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(ws_url(address), headers=headers) as ws:
+            await ws.send_str(json.dumps({"type": "hello", "sample_rate": 44100, "channels": 2}))
+            texts = [json.loads(m.data) async for m in ws if m.type == aiohttp.WSMsgType.TEXT]
+            return texts, ws.close_code, ""
+
+
+def test_a_wrong_audio_format_is_refused_with_the_reason(server: str) -> None:
+    texts, code, _ = asyncio.run(_first_reply(server))
+    assert texts and texts[0]["type"] == "error" and "16000 Hz mono" in texts[0]["message"]
+    assert code == 1003
+
+
+def test_malformed_oversized_and_foreign_messages(server: str) -> None:
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(ws_url(server)) as ws:  # not JSON where the hello must be
+                await ws.send_str("{hello")
+                message = await ws.receive_json()
+                assert message["type"] == "error" and "JSON" in message["message"]
+            async with session.ws_connect(ws_url(server)) as ws:  # binary where the hello must be
+                await ws.send_bytes(b"\x00\x01")
+                assert "hello" in (await ws.receive_json())["message"]
+            async with await open_session(session, ws_url(server)) as ws:  # more than max_message_bytes
+                await ws.send_bytes(b"\x00" * 200_000)
+                async for _ in ws:
+                    pass
+                assert ws.close_code == 1009
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # a page from another site
+                await session.ws_connect(ws_url(server), headers={"Origin": "https://evil.example"})
+            assert refused.value.status == 403
+
+    asyncio.run(run())
+
+
+HELLO = json.dumps({"type": "hello", "sample_rate": 16000, "channels": 1})
+
+
+async def open_session(session: aiohttp.ClientSession, url: str, tries: int = 50) -> aiohttp.ClientWebSocketResponse:
+    """A conversation once the server is free (an earlier one may still be closing): the socket after "ready"."""
+    for _ in range(tries):
+        ws = await session.ws_connect(url)
+        await ws.send_str(HELLO)
+        reply = await ws.receive()
+        if reply.type == aiohttp.WSMsgType.TEXT and json.loads(reply.data)["type"] == "ready":
+            return ws
+        await ws.close()
+        await asyncio.sleep(0.2)
+    raise AssertionError("the server stayed busy")
+
+
+def test_a_second_page_is_busy_and_a_page_that_leaves_frees_the_session(server: str) -> None:
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            first = await open_session(session, ws_url(server))
+            await first.send_bytes(np.zeros(320, "<i2").tobytes())
+            frame = await first.receive(timeout=10)
+            while frame.type == aiohttp.WSMsgType.TEXT:
+                frame = await first.receive(timeout=10)
+            assert len(unpack_frame(frame.data).audio) == 640  # 40 ms of audio with every frame
+            async with session.ws_connect(ws_url(server)) as second:
+                closing = await second.receive(timeout=10)
+                assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 1013 and "busy" in closing.extra
+            await first.close()  # leaves mid-session, without "end"
+            third = await open_session(session, ws_url(server))  # the server frees the session
+            await third.send_str(json.dumps({"type": "end"}))
+            async for _ in third:
+                pass
+            assert third.close_code == 1000
+
+    asyncio.run(run())
+
+
+def _browser(wav: Path) -> object:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.fail("chromium and chromedriver are missing: run `make setup` (Debian: chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+                 "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={wav}%noloop",
+                 "--autoplay-policy=no-user-gesture-required", "--window-size=1100,800"):  # fmt: skip
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(driver))
+
+
+def test_the_page_talks_in_a_real_browser(server: str, tmp_path: Path) -> None:
+    wav = speech_wav(tmp_path / "user.wav", "Hello there. What is your favourite colour?", 1.0, 12.0)
+    browser = _browser(wav)
+    try:
+        browser.get(server + "/")
+        assert "AI-generated avatar" in browser.find_element("id", "ai-label").text
+        browser.find_element("id", "start").click()
+        shot = tmp_path / "page_mid_reply.png"
+        deadline = time.monotonic() + 90
+        stats: dict = {}
+        while time.monotonic() < deadline:
+            stats = browser.execute_script("return window.avatarlab")
+            if stats["state"] == "speaking" and not shot.exists():
+                browser.save_screenshot(str(shot))
+            if stats["latencies"] and stats["state"] == "listening":
+                break
+            time.sleep(0.2)
+        transcript = browser.find_element("id", "transcript").text
+        latency = browser.find_element("id", "latency").text
+        error = browser.find_element("id", "error")
+        print(f"page stats: {stats}\ntranscript:\n{transcript}\nlatency: {latency}\nscreenshot: {shot}")
+        assert not error.is_displayed(), error.text
+        assert stats["frames"] > 50 and stats["audioChunks"] == stats["frames"] and stats["drawn"] > 25
+        assert stats["latencies"] and re.fullmatch(r"\d+ ms", latency)
+        assert "You:" in transcript and "Avatar:" in transcript
+        assert shot.is_file() and shot.stat().st_size > 5000
+        browser.find_element("id", "end").click()
+        time.sleep(1.0)
+        assert browser.execute_script("return window.avatarlab.closed")
+    finally:
+        browser.quit()
