@@ -43,21 +43,21 @@ HELLO_TIMEOUT_S = 10.0
 BUSY = "busy: another conversation is in progress; try again when it ends"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LiveOptions:
     """The server's options (configs/serve.yaml, `live`)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    self_signed: bool = False
-    max_sessions: int = 1
-    jpeg_quality: int = 85
-    max_message_bytes: int = 65536
-    send_queue: int = 50
-    stall_s: float = 5.0
+    host: str
+    port: int
+    token: str | None
+    tls_cert: str | None
+    tls_key: str | None
+    self_signed: bool
+    max_sessions: int
+    jpeg_quality: int
+    max_message_bytes: int
+    send_queue: int
+    stall_s: float
 
     @property
     def local(self) -> bool:

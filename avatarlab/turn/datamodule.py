@@ -105,8 +105,8 @@ class TurnDataModule(L.LightningDataModule):
         quantize_embedder: bool,
         seed: int,
         pause_focus: float,
-        extra_train: str | None = None,
-        extra_share: float = 0.0,
+        extra_train: str | None,
+        extra_share: float,
     ) -> None:
         super().__init__()
         self.corpus_dir = Path(corpus_dir)

@@ -133,7 +133,7 @@ def evaluate(
     llm_first_words_s: float,
     limit: int | None,
     streaming: bool,
-    bootstrap: int = 1000,
+    bootstrap: int,
 ) -> dict[str, Any]:
     """Replay the corpus once per word delay; return and write the figures of the predictor's policy and both
     baselines, and the field's end-of-turn figures (false cut-offs at fixed waits, with bootstrap intervals).

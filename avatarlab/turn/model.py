@@ -32,7 +32,7 @@ class TurnModelConfig:
     emb_dropout: float  # training only: share of samples whose prefix embeddings are hidden (stability head)
     end_emb_dropout: float  # the same for the end head
     end_embedding: bool  # False: the end head reads prosody and lexical cues only
-    end_evidence_bound: float = 0.0  # > 0: p_end's logit is a function of the tick features (silence, pause,
+    end_evidence_bound: float  # > 0: p_end's logit is a function of the tick features (silence, pause,
     # voice activity) plus the word evidence (prosody, lexical cues) bounded to +-this, so that words unlike
     # any in training cannot hold p_end down through a long silence; 0: one head over everything
 

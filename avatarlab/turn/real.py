@@ -66,16 +66,16 @@ class Segment:
         return self.start + self.duration
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TurnRule:
     """How a speaker's segments merge into turns (docs/turn_corpus.md, "Real speech")."""
 
-    max_gap_s: float = 3.0  # a speaker's segments merge while the gap to their next one is under this
-    backchannel_s: float = 1.0  # another speaker's segment this short inside the gap does not end the turn
-    min_turn_s: float = 1.5  # shorter turns are dropped
-    lead_s: float = 0.3  # audio before the turn's first segment
-    tail_s: float = 2.5  # silence after the turn's last segment
-    cut_margin_s: float = 0.1  # a turn still going this close to the recording's end is dropped
+    max_gap_s: float  # a speaker's segments merge while the gap to their next one is under this
+    backchannel_s: float  # another speaker's segment this short inside the gap does not end the turn
+    min_turn_s: float  # shorter turns are dropped
+    lead_s: float  # audio before the turn's first segment
+    tail_s: float  # silence after the turn's last segment
+    cut_margin_s: float  # a turn still going this close to the recording's end is dropped
 
 
 def read_rttm(path: str | Path) -> list[Segment]:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from avatarlab.config_args import config_values
 from avatarlab.errors import UserInputError
 from avatarlab.turn.format import Word, read_corpus
 from avatarlab.turn.real import Segment, TurnRule, build_real_corpus, is_hallucination, merge_turns, read_rttm
@@ -17,12 +18,16 @@ from avatarlab.turn.real import Segment, TurnRule, build_real_corpus, is_halluci
 REPO = Path(__file__).resolve().parents[2]
 
 
+def rule() -> TurnRule:
+    """The rule of configs/turn_real.yaml (docs/turn_corpus.md)."""
+    return TurnRule(**config_values("turn_real.yaml", "rule")["rule"])
+
+
 def _seg(speaker: str, start: float, end: float) -> Segment:
     return Segment("rec", speaker, start, end - start)
 
 
 def test_a_backchannel_in_the_gap_keeps_the_turn_a_longer_reply_ends_it() -> None:
-    rule = TurnRule()
     segments = [
         _seg("A", 0.0, 2.0),
         _seg("B", 2.3, 2.8),  # "yeah": shorter than 1 s
@@ -31,12 +36,12 @@ def test_a_backchannel_in_the_gap_keeps_the_turn_a_longer_reply_ends_it() -> Non
         _seg("A", 7.2, 9.0),
         _seg("A", 12.5, 12.9),  # a 3.5 s gap ends the turn; 0.4 s long: dropped
     ]
-    assert merge_turns(segments, rule) == [("A", 0.0, 5.0), ("B", 5.5, 7.0), ("A", 7.2, 9.0)]
+    assert merge_turns(segments, rule()) == [("A", 0.0, 5.0), ("B", 5.5, 7.0), ("A", 7.2, 9.0)]
 
 
 def test_gaps_of_three_seconds_or_more_split_and_short_turns_drop() -> None:
     segments = [_seg("A", 0.0, 1.0), _seg("A", 2.9, 3.5), _seg("A", 6.5, 7.0), _seg("A", 7.5, 8.3)]
-    assert merge_turns(segments, TurnRule()) == [("A", 0.0, 3.5), ("A", 6.5, 8.3)]
+    assert merge_turns(segments, rule()) == [("A", 0.0, 3.5), ("A", 6.5, 8.3)]
 
 
 def test_rttm_errors_name_the_line(tmp_path: Path) -> None:
@@ -59,7 +64,7 @@ def test_silence_hallucinations_are_recognised() -> None:
 def test_the_shared_meetings_become_turns_with_silence_after(shared_data: Path, tmp_path: Path) -> None:
     ami = shared_data / "ami"
     manifest = build_real_corpus(
-        [str(ami / "sample.rttm")], [], tmp_path / "real", audio_dir=None, rule=TurnRule(), model_dir=None, threads=2
+        [str(ami / "sample.rttm")], [], tmp_path / "real", audio_dir=None, rule=rule(), model_dir=None, threads=2
     )
     turns = read_corpus(tmp_path / "real" / "conversations.jsonl", check_audio=True)
     assert manifest["conversations"]["turns"] == len(turns) >= 3
