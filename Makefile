@@ -39,6 +39,7 @@ bench: setup
 	$(PY) -m avatarlab.turn.evaluate corpus=datasets/turn_real/monologues.jsonl out=outputs/turn_real/monologues
 	$(PY) -m avatarlab.turn.loro
 	$(PY) -m avatarlab.bench.loop
+	$(PY) -m avatarlab.bench.transport
 
 clean:
 	rm -rf logs outputs multirun wandb

@@ -63,7 +63,8 @@ def live(cfg: DictConfig) -> None:
     options = LiveOptions(**constructor_args(cfg.live, LiveOptions, label="live"))
     checked("live.max_sessions", options.max_sessions, int, minimum=1)
     checked("live.port", options.port, int, minimum=0)
-    checked("live.jpeg_quality", options.jpeg_quality, int, minimum=1)
+    if options.jpeg_quality is not None:
+        checked("live.jpeg_quality", options.jpeg_quality, int, minimum=1)
     tls = tls_context(options, Path(str(cfg.out)) / "tls")
     token = access_token(options, os.environ.get("AVATARLAB_TOKEN"))
     pool = [load_stages(cfg) for _ in range(options.max_sessions)]  # each conversation has its own stream state

@@ -93,3 +93,26 @@ def test_serving_beyond_localhost_needs_tls_and_a_token(tmp_path) -> None:
         tls_context(options(host="0.0.0.0"), tmp_path)
     context = tls_context(options(host="192.168.1.5", self_signed=True), tmp_path / "tls")
     assert context is not None and (tmp_path / "tls" / "self-signed.crt").is_file()
+
+
+def test_the_default_quality_follows_the_frame_size() -> None:
+    from avatarlab.serve.live import jpeg_quality
+
+    assert jpeg_quality(options(), 128) == 85 and jpeg_quality(options(), 256) == 60
+    assert jpeg_quality(options(jpeg_quality=40), 256) == 40
+
+
+@pytest.mark.slow
+def test_the_bandwidth_benchmark_prints_both_sizes(avatar_bundle) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.bench.transport", f"bundle={avatar_bundle}", "qualities=60", "frames=20"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "px" in line]
+    assert len(rows) == 2 and "256 px (upscaled" in rows[1]
+    rate, psnr = (float(x) for x in rows[1].split("|")[3:5])
+    assert 0 < rate < 10 and psnr > 25

@@ -1,0 +1,86 @@
+"""What the page receives per second of avatar video while the avatar speaks: `python -m avatarlab.bench.transport`.
+
+Renders the avatar speaking a sentence (espeak-ng) with the exported bundle, encodes every frame as the live
+server does (JPEG at each quality), and prints the bit rate of the video at 25 frames/s and the PSNR of the
+decoded frames against the rendered ones, at the bundle's size and at 256 px. A bundle rendered at 128 px is
+upscaled (bicubic) to 256 px unless `bundle_256=DIR` gives one trained at 256 px; the table says which.
+The bar: under 1.5 Mbit/s at 256 px with at least 35 dB.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from avatarlab.cli import checked, key_value_options
+from avatarlab.errors import UserInputError, exit_with
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULTS = {
+    "bundle": str(ROOT / "bundles" / "avatar_quickstart"),
+    "bundle_256": "",
+    "text": "I love talking about colours. Mine is a deep ocean blue, the colour of the sea on a calm evening.",
+    "qualities": "60,70,80,85",
+    "frames": 100,
+}
+BAR_MBIT, BAR_DB = 1.5, 35.0
+
+
+def speaking_frames(bundle: str, text: str, count: int) -> np.ndarray:
+    """[count, S, S, 3] uint8 frames of the bundle's avatar saying `text`."""
+    from avatarlab.runtime.avatar import Avatar
+    from avatarlab.runtime.tts import EspeakTTS
+
+    if not (Path(bundle) / "manifest.json").is_file():
+        raise UserInputError(f"no avatar bundle at {bundle}", "run `make demo`, or pass bundle=DIR")
+    avatar = Avatar.from_bundle(bundle)
+    audio = EspeakTTS("en-us+f3", 165, 50, 50).synthesize(text).audio
+    n = min(count, int(len(audio) / 16000 * avatar.spec.fps))
+    codes, _ = avatar.codes_from_mel(avatar.mel_from_audio(audio, n))
+    return np.stack(list(avatar.render_sequence(codes[:n])))
+
+
+def measure(frames: np.ndarray, quality: int, fps: float = 25.0) -> tuple[float, float]:
+    """(Mbit/s at `fps`, mean PSNR in dB of the decoded frames)."""
+    from avatarlab.serve.transport import decode_jpeg, encode_jpeg
+
+    sizes, psnr = [], []
+    for frame in frames:
+        data = encode_jpeg(frame, quality)
+        decoded = decode_jpeg(data).astype(np.float64)
+        sizes.append(len(data))
+        mse = max(float(np.mean((decoded - frame) ** 2)), 1e-10)
+        psnr.append(10 * np.log10(255.0**2 / mse))
+    return float(np.mean(sizes)) * 8 * fps / 1e6, float(np.mean(psnr))
+
+
+def main() -> None:
+    try:
+        options = key_value_options(sys.argv[1:], DEFAULTS)
+        qualities = [checked("qualities", q, int, minimum=1) for q in str(options["qualities"]).split(",")]
+        count = checked("frames", options["frames"], int, minimum=1)
+        small = speaking_frames(options["bundle"], options["text"], count)
+        sets = {f"{small.shape[1]} px (rendered)": small}
+        if options["bundle_256"]:
+            sets["256 px (rendered)"] = speaking_frames(options["bundle_256"], options["text"], count)
+        elif small.shape[1] != 256:
+            up = np.stack([cv2.resize(f, (256, 256), interpolation=cv2.INTER_CUBIC) for f in small])
+            sets[f"256 px (upscaled from {small.shape[1]})"] = up
+    except UserInputError as error:
+        exit_with(error)
+    print(f"avatar video as the live page receives it (JPEG per frame, 25 frames/s, {count} speaking frames)\n")
+    print("| frames | JPEG quality | Mbit/s | PSNR (dB) |\n|---|---|---|---|")
+    for name, frames in sets.items():
+        for quality in qualities:
+            rate, psnr = measure(frames, quality)
+            print(f"| {name} | {quality} | {rate:.2f} | {psnr:.1f} |")
+    print(
+        f"\nbar at 256 px: under {BAR_MBIT} Mbit/s with at least {BAR_DB:.0f} dB (live.jpeg_quality sets the quality)"
+    )
+
+
+if __name__ == "__main__":
+    main()
