@@ -40,6 +40,7 @@ bench: setup
 	$(PY) -m avatarlab.turn.loro
 	$(PY) -m avatarlab.bench.loop
 	$(PY) -m avatarlab.bench.transport
+	$(PY) -m avatarlab.bench.soak
 
 clean:
 	rm -rf logs outputs multirun wandb

@@ -38,7 +38,7 @@ def export_run(run_dir: str | Path, out: str | Path) -> Path:
             "pass a run of experiment=turn_quickstart (or another turn experiment)",
         )
     spec = FeatureSpec.from_dict(spec_dict)
-    model = TurnModel(TurnModelConfig(**model_dict))
+    model = TurnModel(TurnModelConfig.from_stored(model_dict))
     state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)  # fails loudly on a mismatch before anything is written
     hparams: dict[str, Any] = dict(checkpoint.get("hyper_parameters", {}))

@@ -67,7 +67,7 @@ class TurnPredictor:
         bundle = read_bundle(path, kind=TURN_BUNDLE_KIND)
         try:
             spec = FeatureSpec.from_dict(bundle.feature_spec)
-            model = TurnModel(TurnModelConfig(**bundle.config["model"]))
+            model = TurnModel(TurnModelConfig.from_stored(bundle.config["model"]))
             model.load_state_dict(bundle.tensors)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise BundleError(

@@ -16,12 +16,17 @@ conversations, and a connection beyond it is closed at once with the reason "bus
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import json
 import logging
 import secrets
 import ssl
 import subprocess
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -62,6 +67,26 @@ class LiveOptions:
     @property
     def local(self) -> bool:
         return self.host in LOCAL_HOSTS
+
+
+def fix_mmap_threshold(limit: int = 128 * 1024) -> None:
+    """Keep glibc's mmap threshold at `limit`: each session's large buffers (frame rings, audio tracks) then come
+    from mmap and go back to the system when freed. Left dynamic, the threshold rises after the first such
+    free, later buffers come from the heap, and the server's footprint creeps up session after session."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, limit)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def release_memory() -> None:
+    """Hand the memory a closed session freed back to the system (glibc keeps freed blocks of every thread's
+    arena otherwise, and a long-running server's footprint creeps up session after session)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def jpeg_quality(options: LiveOptions, size: int) -> int:
@@ -108,6 +133,32 @@ class EventRelay:
             self.send({"type": "transcript", "items": self.transcript()})
         elif stage == "interrupt" and kind == "barge_in":
             self.send({"type": "interrupted", "reply": data.get("reply")})
+        elif kind == "error" and stage in ("llm", "tts", "session"):
+            what = {"llm": "the language model", "tts": "speech synthesis"}.get(stage, "the conversation")
+            self.send({"type": "notice", "message": f"{what} failed: {data.get('error')}; still listening"})
+
+
+class SessionLog:
+    """The conversation as the page saw it, one JSON object a line (turns, timings, interruptions), in
+    OUT/sessions/; it never holds the access token (the relay's messages do not carry it)."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{name}.jsonl"
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        if record.get("type") == "words":
+            return  # the transcript records carry the words
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(json.dumps(record, default=str) + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
 
 
 class ProtocolError(Exception):
@@ -149,15 +200,28 @@ class LiveServer:
 
     def __init__(self, pool: list[Stages], cfg: DictConfig, options: LiveOptions, token: str | None) -> None:
         self.pool, self.cfg, self.options, self.token = pool, cfg, options, token
-        self.sessions = 0
+        self.started = 0  # sessions started
+        # closing a session blocks (its threads join): on threads made once, not on the loop's growing default pool
+        self.closer = ThreadPoolExecutor(max_workers=len(pool), thread_name_prefix="session-close")
         self.app = web.Application()
         self.app.add_routes(
             [
                 web.get("/", self.index),
                 web.get("/ws", self.websocket),
+                web.get("/stats", self.stats),
                 web.static("/static", static_dir()),
             ]
         )
+
+    async def stats(self, request: web.Request) -> web.StreamResponse:
+        """The server's own counts (for the soak benchmark); loopback clients only."""
+        if request.remote not in LOCAL_HOSTS:
+            raise web.HTTPForbidden(text="stats are for loopback clients")
+        return web.json_response(
+            {"sessions_started": self.started, "free": len(self.pool), "tasks": len(asyncio.all_tasks()),
+             "threads": threading.active_count(),
+             "engines": sum(type(o).__name__ == "Engine" for o in gc.get_objects())}
+        )  # fmt: skip
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(static_dir() / "index.html", headers={"Cache-Control": "no-store"})
@@ -201,9 +265,18 @@ class LiveServer:
             await ws.send_json({"type": "error", "message": reason})
             await ws.close(code=getattr(e, "code", WSCloseCode.POLICY_VIOLATION), message=reason[:120].encode())
             return
+        self.started += 1
+        record = SessionLog(Path(str(self.cfg.out)) / "sessions", f"{time.strftime('%Y%m%d-%H%M%S')}-{self.started}")
+        record.write({"type": "session", "event": "start", "time": time.time()})
+
+        def send(message: dict[str, Any]) -> None:
+            sink.send_json(message)
+            record.write({**message, "logged": round(time.monotonic() - opened, 3)})
+
+        opened = time.monotonic()
         clock = MonotonicClock()
         engine = new_engine(stages, self.cfg, sink, clock)
-        engine.timeline.subscribe(EventRelay(sink.send_json, engine.conversation.transcript))
+        engine.timeline.subscribe(EventRelay(send, engine.conversation.transcript))
         sender = asyncio.ensure_future(sink.send(ws))
         await ws.send_json({"type": "ready", "persona": stages.persona.name, "fps": stages.avatar.spec.fps,
                             "size": stages.avatar.spec.size, "sample_rate": AUDIO_RATE,
@@ -244,13 +317,17 @@ class LiveServer:
             reason = str(e)
             sink.send_json({"type": "error", "message": reason})
         finally:
-            await loop.run_in_executor(None, engine.close)
+            await loop.run_in_executor(self.closer, engine.close)
+            await loop.run_in_executor(self.closer, release_memory)
             sink.close()
             try:
                 await asyncio.wait_for(sender, 5.0)
             except (TimeoutError, ConnectionError):
                 sender.cancel()
             log.info("session ended: %s (%d frames sent, %d dropped)", reason, sink.frames, sink.dropped)
+            record.write({"type": "session", "event": "end", "reason": reason, "frames": sink.frames,
+                          "dropped": sink.dropped, "transcript": engine.conversation.transcript()})  # fmt: skip
+            record.close()
             if not ws.closed:
                 await ws.close(message=reason[:120].encode())
 
@@ -298,6 +375,7 @@ def serve_forever(
 ) -> None:
     """Run the server until interrupted; prints the page's address when it listens."""
     server = LiveServer(pool, cfg, options, token)
+    fix_mmap_threshold()
 
     async def run() -> None:
         runner = web.AppRunner(server.app, handle_signals=True)

@@ -8,6 +8,7 @@ p_stable: a reply to the reference prefix (the live draft's prefix, or the curre
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,6 +39,12 @@ class TurnModelConfig:
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> TurnModelConfig:
+        """The config a checkpoint or bundle stored; one made before the bounded word evidence existed has
+        one end head (bound 0), which is what it was trained as."""
+        return cls(**{"end_evidence_bound": 0.0, **stored})
 
 
 def _mlp(d_in: int, hidden: int, dropout: float) -> nn.Sequential:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,40 +18,29 @@ import pytest
 import soundfile as sf
 
 from avatarlab.runtime.tts import EspeakTTS
+from avatarlab.serve.launch import LiveProcess
 from avatarlab.serve.transport import unpack_frame
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(avatar_bundle: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A live server on a free loopback port; yields its address."""
+def live(avatar_bundle: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveProcess]:
+    """A live server on a free loopback port."""
     out = tmp_path_factory.mktemp("live")
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "serve.py"), "live.port=0", f"avatar_bundle={avatar_bundle}",
-         f"turn_bundle={tiny_bundle}", f"out={out}", "engine.idle_frames=10", "engine.greet=false",
-         "llm.max_new_tokens=24"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"},
+    process = LiveProcess(
+        [f"avatar_bundle={avatar_bundle}", f"turn_bundle={tiny_bundle}", f"out={out}", "engine.idle_frames=10",
+         "engine.greet=false", "llm.max_new_tokens=24"]
     )  # fmt: skip
-    address = None
-    lines = []
-    assert process.stdout is not None
-    deadline = time.monotonic() + 240
-    while address is None and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = re.search(r"listening: open (http://\S+)", line)
-        address = match.group(1) if match else None
-    assert address, "".join(lines[-30:])
     try:
-        yield address.rstrip("/")
+        yield process
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def server(live: LiveProcess) -> str:
+    return live.address
 
 
 def speech_wav(path: Path, text: str, before_s: float, after_s: float) -> Path:
@@ -191,3 +177,135 @@ def test_the_page_talks_in_a_real_browser(server: str, tmp_path: Path) -> None:
         assert browser.execute_script("return window.avatarlab.closed")
     finally:
         browser.quit()
+
+
+async def _talk(ws: aiohttp.ClientWebSocketResponse, wav: Path) -> None:
+    """Send a recording as the microphone would, in real time (20 ms chunks)."""
+    audio, _ = sf.read(str(wav), dtype="int16")
+    started = time.monotonic()
+    for i in range(0, len(audio), 320):
+        await ws.send_bytes(audio[i : i + 320].astype("<i2").tobytes())
+        await asyncio.sleep(max(0.0, started + (i + 320) / 16000 - time.monotonic()))
+
+
+def test_eight_pages_at_once_are_refused_and_the_talking_one_keeps_its_frame_rate(server: str) -> None:
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            active = await open_session(session, ws_url(server))
+            frames: list[float] = []
+
+            async def count() -> None:
+                async for message in active:
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        frames.append(time.monotonic())
+
+            counter = asyncio.ensure_future(count())
+            await asyncio.sleep(1.0)
+            crowd = await asyncio.gather(*(session.ws_connect(ws_url(server)) for _ in range(8)))
+            closings = await asyncio.gather(*(ws.receive(timeout=10) for ws in crowd))
+            assert all(c.type == aiohttp.WSMsgType.CLOSE and c.data == 1013 for c in closings)
+            await asyncio.sleep(3.0)
+            window = [t for t in frames if t >= frames[-1] - 3.0]
+            assert len(window) >= 60, f"{len(window)} frames in 3 s while 8 pages were turned away"
+            await active.send_str(json.dumps({"type": "end"}))
+            await counter
+
+    asyncio.run(run())
+
+
+def test_a_page_that_stops_reading_is_closed_and_the_server_goes_on(server: str) -> None:
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            idle = await open_session(session, ws_url(server))
+            await asyncio.sleep(12.0)  # reads nothing while the server sends 25 frames a second
+            reasons = []
+            async for message in idle:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    continue
+                if message.type == aiohttp.WSMsgType.CLOSE:
+                    reasons.append(message.extra)
+            assert idle.closed
+            fresh = await open_session(session, ws_url(server))
+            await fresh.send_str(json.dumps({"type": "end"}))
+
+    asyncio.run(run())
+
+
+def test_a_page_that_leaves_mid_reply_frees_the_session(server: str, tmp_path: Path) -> None:
+    wav = speech_wav(tmp_path / "ask.wav", "Tell me a story about a cat.", 0.5, 2.5)
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await open_session(session, ws_url(server))
+            talking = asyncio.ensure_future(_talk(ws, wav))
+            state = None
+            deadline = time.monotonic() + 60
+            while state != "speaking" and time.monotonic() < deadline:
+                message = await ws.receive(timeout=30)
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    state = json.loads(message.data).get("state", state)
+            assert state == "speaking"
+            talking.cancel()
+            await ws.close()  # gone mid-reply
+            again = await open_session(session, ws_url(server))
+            await again.send_str(json.dumps({"type": "end"}))
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def remote(avatar_bundle: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveProcess]:
+    """A server bound off 127.0.0.1 (so: a token and a self-signed TLS pair), whose language model endpoint is
+    down (nothing listens on its port)."""
+    out = tmp_path_factory.mktemp("remote")
+    process = LiveProcess(
+        [f"avatar_bundle={avatar_bundle}", f"turn_bundle={tiny_bundle}", f"out={out}", "engine.idle_frames=10",
+         "engine.greet=false", "live.host=127.0.0.2", "live.self_signed=true", "serve/llm@llm=openai",
+         "llm.base_url=http://127.0.0.1:9/v1", "llm.model=none", "llm.connect_timeout_s=0.5"]
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_off_loopback_the_token_is_required_and_a_dead_model_endpoint_is_survived(
+    remote: LiveProcess, tmp_path: Path
+) -> None:
+    assert remote.address.startswith("https://127.0.0.2:")
+    token = next(
+        re.search(r"access token[^:]*: (\S+)", line).group(1) for line in remote.lines if "access token" in line
+    )
+    url = remote.ws_url
+    wav = speech_wav(tmp_path / "ask.wav", "What is your favourite colour?", 0.5, 3.0)
+
+    async def run() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+            for query in ("", "?token=wrong"):
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await session.ws_connect(url + query)
+                assert refused.value.status == 403
+            ws = await open_session(session, f"{url}?token={token}")
+            talking = asyncio.ensure_future(_talk(ws, wav))
+            notices: list[str] = []
+            deadline = time.monotonic() + 60
+            while not notices and time.monotonic() < deadline:
+                message = await ws.receive(timeout=30)
+                if message.type == aiohttp.WSMsgType.TEXT and json.loads(message.data)["type"] == "notice":
+                    notices.append(json.loads(message.data)["message"])
+            assert notices and "language model failed" in notices[0]
+            await talking
+            await ws.send_str(json.dumps({"type": "end"}))
+        assert remote.alive()
+        logs = list((Path(remote.lines and "") or Path(".")).glob("nothing"))  # placeholder kept empty
+        assert not logs
+
+    asyncio.run(run())
+    logs = sorted(
+        Path(next(a.split("=", 1)[1] for a in remote.process.args if str(a).startswith("out="))).glob(
+            "sessions/*.jsonl"
+        )
+    )
+    assert logs
+    text = "".join(p.read_text() for p in logs)
+    assert token not in text and '"event": "end"' in text and "language model failed" in text

@@ -117,6 +117,10 @@ function onEvent(message) {
   } else if (message.type === "latency") {
     stats.latencies.push(message.seconds);
     $("latency").textContent = `${Math.round(message.seconds * 1000)} ms`;
+  } else if (message.type === "notice") {
+    setStatus(message.message);
+  } else if (message.type === "interrupted") {
+    setStatus("Interrupted: listening");
   } else if (message.type === "error") {
     showError(`The server refused a message: ${message.message}`);
   }

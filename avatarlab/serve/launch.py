@@ -1,0 +1,57 @@
+"""Start `python serve.py` (mode=live) in a child process and wait for its address (benchmarks and tests)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SERVE = Path(__file__).resolve().parents[2] / "serve.py"
+
+
+class LiveProcess:
+    """A live server child process: `address` (http://host:port), `pid`, `stop()`; its output is kept."""
+
+    def __init__(self, overrides: list[str], timeout_s: float = 240.0) -> None:
+        command = [sys.executable, str(SERVE), "mode=live", "live.port=0", *overrides]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=SERVE.parent
+        )
+        self.lines: list[str] = []
+        self.address = ""
+        self.out = next((Path(o.split("=", 1)[1]) for o in overrides if o.startswith("out=")), None)
+        deadline = time.monotonic() + timeout_s
+        assert self.process.stdout is not None
+        while not self.address and time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            match = re.search(r"listening: open (https?://[^/\s]+)", line)
+            self.address = match.group(1) if match else ""
+        if not self.address:
+            self.stop()
+            raise RuntimeError("the live server did not start:\n" + "".join(self.lines[-40:]))
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def ws_url(self) -> str:
+        return self.address.replace("http", "ws", 1) + "/ws"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
