@@ -41,6 +41,7 @@ bench: setup
 	$(PY) -m avatarlab.bench.loop
 	$(PY) -m avatarlab.bench.transport
 	$(PY) -m avatarlab.bench.soak
+	$(PY) -m avatarlab.bench.sync
 
 clean:
 	rm -rf logs outputs multirun wandb

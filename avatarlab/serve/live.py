@@ -63,6 +63,7 @@ class LiveOptions:
     max_message_bytes: int
     send_queue: int
     stall_s: float
+    sync_probe: bool
 
     @property
     def local(self) -> bool:
@@ -254,7 +255,8 @@ class LiveServer:
 
     async def _session(self, ws: web.WebSocketResponse, stages: Stages) -> None:
         loop = asyncio.get_running_loop()
-        sink = WebSocketSink(loop, jpeg_quality(self.options, stages.avatar.spec.size), self.options.send_queue)
+        quality = jpeg_quality(self.options, stages.avatar.spec.size)
+        sink = WebSocketSink(loop, quality, self.options.send_queue, self.options.sync_probe)
         try:
             first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
             if first.type != WSMsgType.TEXT:

@@ -72,6 +72,24 @@ def unpack_frame(message: bytes) -> FrameMessage:
     return FrameMessage(t, None if reply < 0 else reply, audio, message[start + n :])
 
 
+PROBE_EVERY = 25  # ticks between two sync marks (1 s)
+PROBE_SIZE = 12  # pixels of the mark's square, in the frame's top-left corner
+PROBE_HZ = 1000.0
+
+
+def mark_for_sync(t: float, frame: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sync probe: a white corner square on the frame of every PROBE_EVERY-th tick, whose audio becomes a
+    1 kHz tone; a black square on every other frame, and its audio unchanged. Copies, never the player's
+    buffers. A recording of the page then shows, outside the page's own bookkeeping, where video and audio
+    marks fall (avatarlab.bench.sync)."""
+    frame = frame.copy()
+    marked = round(t * 25) % PROBE_EVERY == 0
+    frame[:PROBE_SIZE, :PROBE_SIZE] = 255 if marked else 0
+    if marked:
+        audio = (0.5 * np.sin(2 * np.pi * PROBE_HZ * np.arange(len(audio)) / 16000)).astype(np.float32)
+    return frame, audio
+
+
 class WebSocketSink:
     """The player's output for one page: each tick encoded and handed to the event loop's send queue.
 
@@ -79,8 +97,8 @@ class WebSocketSink:
     that does not read its messages fills the queue: further frames are dropped (counted), and `stalled_s` says
     for how long, so the session can close it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, quality: int, max_queue: int) -> None:
-        self.loop, self.quality = loop, quality
+    def __init__(self, loop: asyncio.AbstractEventLoop, quality: int, max_queue: int, sync_probe: bool) -> None:
+        self.loop, self.quality, self.sync_probe = loop, quality, sync_probe
         self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(max_queue)
         self.frames = 0
         self.dropped = 0
@@ -93,6 +111,8 @@ class WebSocketSink:
     def write(self, t: float, frame: np.ndarray, audio: np.ndarray, reply: int | None) -> None:
         if self._closed:
             return
+        if self.sync_probe:
+            frame, audio = mark_for_sync(t, frame, audio)
         jpeg = encode_jpeg(frame, self.quality)
         message = pack_frame(t, reply, audio, jpeg)
         with self._lock:

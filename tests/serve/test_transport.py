@@ -44,7 +44,7 @@ def test_a_frame_message_round_trips_with_its_audio_aligned() -> None:
 
 def test_a_page_that_does_not_read_loses_frames_not_events() -> None:
     async def run() -> WebSocketSink:
-        sink = WebSocketSink(asyncio.get_running_loop(), 80, max_queue=4)
+        sink = WebSocketSink(asyncio.get_running_loop(), 80, max_queue=4, sync_probe=False)
         frame, audio = np.zeros((32, 32, 3), np.uint8), np.zeros(640, np.float32)
         for i in range(10):
             sink.write(i * 0.04, frame, audio, None)

@@ -10,6 +10,7 @@ const stats = { frames: 0, audioChunks: 0, drawn: 0, latencies: [], reanchors: 0
 window.avatarlab = stats;
 
 let ctx = null;
+let recordTo = null; // a MediaStream destination beside the speakers while the page records itself
 let ws = null;
 let stream = null;
 let base = null; // audio-clock time of session time 0
@@ -47,6 +48,7 @@ async function onFrame(buffer) {
   const source = ctx.createBufferSource();
   source.buffer = audio;
   source.connect(ctx.destination);
+  if (recordTo) source.connect(recordTo);
   source.start(at);
   stats.audioChunks += 1;
   const bitmap = await createImageBitmap(new Blob([new Uint8Array(buffer, HEADER + n)], { type: "image/jpeg" }));
@@ -54,10 +56,19 @@ async function onFrame(buffer) {
   pending.push({ at, bitmap });
 }
 
+function heardTime() {
+  // the audio clock's time of the sound leaving the speakers now (currentTime runs ahead by the output latency)
+  const stamp = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : null;
+  if (stamp && stamp.contextTime > 0) {
+    return stamp.contextTime + (performance.now() - stamp.performanceTime) / 1000;
+  }
+  return ctx.currentTime - (ctx.baseLatency || 0) - (ctx.outputLatency || 0);
+}
+
 function draw() {
-  // the newest frame whose time has come on the audio clock
+  // the newest frame whose time has come on the audio clock, as heard
   if (ctx) {
-    const now = ctx.currentTime;
+    const now = heardTime();
     let due = null;
     while (pending.length && pending[0].at <= now) {
       if (due) due.bitmap.close();
@@ -172,6 +183,27 @@ function stop() {
   if (stream) stream.getTracks().forEach((track) => track.stop());
   setStatus("Conversation ended.");
 }
+
+// Record what the page shows and plays (the canvas and the avatar's audio) for `seconds`: a WebM as base64.
+// The sync benchmark (avatarlab.bench.sync) reads it.
+stats.record = (seconds) =>
+  new Promise((resolve, reject) => {
+    if (!ctx) return reject(new Error("start the conversation first"));
+    recordTo = ctx.createMediaStreamDestination();
+    const stream = new MediaStream([...$("video").captureStream().getVideoTracks(), ...recordTo.stream.getAudioTracks()]);
+    const recorder = new MediaRecorder(stream, { mimeType: "video/webm;codecs=vp8,opus", videoBitsPerSecond: 400000 });
+    const parts = [];
+    recorder.ondataavailable = (event) => parts.push(event.data);
+    recorder.onstop = async () => {
+      recordTo = null;
+      const bytes = new Uint8Array(await new Blob(parts).arrayBuffer());
+      let text = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      resolve(btoa(text));
+    };
+    recorder.start(1000);
+    setTimeout(() => recorder.stop(), seconds * 1000);
+  });
 
 $("start").onclick = start;
 $("mute").onclick = () => {
