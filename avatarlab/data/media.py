@@ -28,6 +28,10 @@ class MediaInfo:
     fps: float
 
 
+# Every video avatarlab writes says so in its metadata (the page shows the same label).
+AI_NOTICE = "AI-generated avatar: contains a synthetic person rendered by avatarlab"
+
+
 def require_ffmpeg() -> None:
     for tool in ("ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
@@ -136,7 +140,8 @@ def decode_audio(path: str | Path, rate: int = AUDIO_RATE) -> np.ndarray:
 def write_video(
     path: str | Path, frames: Iterable[np.ndarray], fps: float, audio: Path | None = None, crf: int = 18
 ) -> None:
-    """Encode RGB uint8 frames to H.264 mp4 at `path`, with an audio file muxed in when given."""
+    """Encode RGB uint8 frames to H.264 mp4 at `path`, with an audio file muxed in when given; the metadata carries
+    AI_NOTICE."""
     require_ffmpeg()
     frames = iter(frames)
     first = next(frames)
@@ -168,6 +173,8 @@ def write_video(
         str(crf),
         "-pix_fmt",
         "yuv420p",
+        "-metadata",
+        f"comment={AI_NOTICE}",
         "-movflags",
         "+faststart",
         "-f",

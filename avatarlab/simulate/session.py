@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from avatarlab.atomic import atomic_path
-from avatarlab.data.media import require_ffmpeg
+from avatarlab.data.media import AI_NOTICE, require_ffmpeg
 from avatarlab.runtime.background import BackgroundLoop
 from avatarlab.runtime.timeline import Clock, Timeline
 from avatarlab.simulate.script import Script, ScriptTurn
@@ -27,7 +27,6 @@ from avatarlab.spec.stream import AUDIO_RATE
 
 CHUNK_S = 0.02
 NOISE_FLOOR = 3e-4  # the simulated microphone's own noise (about -70 dBFS)
-AI_NOTICE = "AI-generated avatar: the person in this video is synthetic, rendered by avatarlab"
 TRIGGER_TIMEOUT_S = 20.0  # a turn waiting for a reply that never comes starts anyway
 
 
