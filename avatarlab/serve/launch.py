@@ -6,10 +6,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 SERVE = Path(__file__).resolve().parents[2] / "serve.py"
+MAX_LINES = 500  # of the server's output kept
 
 
 class LiveProcess:
@@ -36,6 +38,15 @@ class LiveProcess:
         if not self.address:
             self.stop()
             raise RuntimeError("the live server did not start:\n" + "".join(self.lines[-40:]))
+        # keep reading its output: a full pipe would block the server's next log line, and its event loop with it
+        self._reader = threading.Thread(target=self._drain, name="live-output", daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            del self.lines[:-MAX_LINES]
 
     @property
     def pid(self) -> int:
