@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatarlab.bench.sync import pair, sync_figures, tone_onsets
+from avatarlab.bench.sync import REFRESH_S, pair, sync_figures, tone_onsets, unwrap_refresh
 from avatarlab.serve.transport import PROBE_EVERY, mark_for_sync
 
 
@@ -37,3 +37,14 @@ def test_the_probe_marks_one_tick_a_second_and_copies() -> None:
     plain, quiet = mark_for_sync(1.0 + 1 / 25.0, frame, audio)
     assert marked[0, 0, 0] == 255 and plain[0, 0, 0] == 0 and frame[0, 0, 0] == 100  # the player's buffer untouched
     assert np.abs(tone).max() > 0.4 and not quiet.any()
+
+
+def test_display_refresh_wraps_are_not_drift_but_real_drift_is() -> None:
+    times = np.arange(1.0, 121.0)
+    slide = -0.00004 * times  # the display's clock sliding 2.4 ms a minute against the audio clock ...
+    offsets = slide - 0.008 + REFRESH_S * (times > 95)  # ... wrapping by one refresh at 95 s
+    unwrapped = unwrap_refresh(offsets)
+    assert np.max(np.abs(np.diff(unwrapped))) < 0.001
+    assert abs(sync_figures(times, offsets)["drift_ms_per_min"] + 2.4) < 0.05
+    drifting = -0.008 + 0.0001 * times  # audio falling behind 6 ms a minute: no step, all drift
+    assert abs(sync_figures(times, drifting)["drift_ms_per_min"] - 6.0) < 0.05
