@@ -213,24 +213,6 @@ def test_eight_pages_at_once_are_refused_and_the_talking_one_keeps_its_frame_rat
     asyncio.run(run())
 
 
-def test_a_page_that_stops_reading_is_closed_and_the_server_goes_on(server: str) -> None:
-    async def run() -> None:
-        async with aiohttp.ClientSession() as session:
-            idle = await open_session(session, ws_url(server))
-            await asyncio.sleep(12.0)  # reads nothing while the server sends 25 frames a second
-            reasons = []
-            async for message in idle:
-                if message.type == aiohttp.WSMsgType.TEXT:
-                    continue
-                if message.type == aiohttp.WSMsgType.CLOSE:
-                    reasons.append(message.extra)
-            assert idle.closed
-            fresh = await open_session(session, ws_url(server))
-            await fresh.send_str(json.dumps({"type": "end"}))
-
-    asyncio.run(run())
-
-
 def test_a_page_that_leaves_mid_reply_frees_the_session(server: str, tmp_path: Path) -> None:
     wav = speech_wav(tmp_path / "ask.wav", "Tell me a story about a cat.", 0.5, 2.5)
 
