@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import soundfile as sf
 from avatarlab.atomic import atomic_path, save_json
 from avatarlab.cli import checked, key_value_options
 from avatarlab.errors import UserInputError, exit_with
-from avatarlab.serve.launch import LiveProcess
+from avatarlab.serve.launch import LiveProcess, headless_chromium
 from avatarlab.serve.transport import PROBE_HZ
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,19 +56,7 @@ def microphone(path: Path, seconds: float) -> Path:
 
 def record_page(address: str, wav: Path, seconds: float) -> bytes:
     """Open the page in headless Chromium, start talking, record it for `seconds`; the WebM bytes."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver:
-        raise UserInputError("chromium and chromedriver are missing", "run `make setup` (chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
-                 "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={wav}%noloop",
-                 "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
-        options.add_argument(flag)
-    browser = webdriver.Chrome(options=options, service=Service(driver))
+    browser = headless_chromium(wav)
     try:
         browser.get(address + "/")
         browser.find_element("id", "start").click()

@@ -1,14 +1,17 @@
-"""Start `python serve.py` (mode=live) in a child process and wait for its address (benchmarks and tests)."""
+"""Start `python serve.py` (mode=live) in a child process and wait for its address, and open its page in headless
+Chromium with a fake microphone (benchmarks and tests)."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 SERVE = Path(__file__).resolve().parents[2] / "serve.py"
 MAX_LINES = 500  # of the server's output kept
@@ -66,3 +69,23 @@ class LiveProcess:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def headless_chromium(microphone: Path) -> Any:
+    """A Selenium driver of the system's headless Chromium (Debian packages chromium and chromium-driver, no
+    browser download) whose microphone plays `microphone` (a wav) once."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from avatarlab.errors import UserInputError
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        raise UserInputError("chromium and chromedriver are missing", "run `make setup` (chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+                 "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}%noloop",
+                 "--autoplay-policy=no-user-gesture-required", "--window-size=1100,800"):  # fmt: skip
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(driver))

@@ -74,6 +74,23 @@ def train_fold(
     return bundle
 
 
+def replay_with(
+    bundle: str | Path,
+    turns: list[Turn],
+    corpus_dir: Path,
+    policy: dict[str, Any],
+    silence_timeout_s: float,
+    tail_s: float,
+    word_delays: Sequence[float],
+) -> tuple[list[list[Trace]], dict[str, Any]]:
+    """`turns` replayed through a bundle's predictor and both baselines at each delay, and its thresholds."""
+    predictor, cache, thresholds = load_predictor(bundle, corpus_dir, policy)
+    policies = make_policies(thresholds, silence_timeout_s)
+    traces = replay_turns(predictor, policies, turns, tail_s=tail_s, word_delays=word_delays, streaming=False)
+    cache.save()
+    return traces, thresholds
+
+
 def leave_one_recording_out(
     real: str | Path,
     out: str | Path,
@@ -107,16 +124,7 @@ def leave_one_recording_out(
         train = [t for t in turns if recording_of(t) != held_out]
         print(f"\n[fold {i}/{len(recordings)}] held out: {held_out} ({len(test)} turns; {len(train)} to train on)")
         bundle = train_fold(out / "folds" / held_out, train, experiment, extra_share, overrides)
-        predictor, cache, thresholds = load_predictor(bundle, real.parent, policy)
-        traces = replay_turns(
-            predictor,
-            make_policies(thresholds, silence_timeout_s),
-            test,
-            tail_s=tail_s,
-            word_delays=word_delays,
-            streaming=False,
-        )
-        cache.save()
+        traces, thresholds = replay_with(bundle, test, real.parent, policy, silence_timeout_s, tail_s, word_delays)
         for pool, fold_traces in zip(pooled, traces):
             pool.extend(fold_traces)
         folds.append({"recording": held_out, "turns": len(test), "bundle": str(bundle)})
@@ -136,16 +144,9 @@ def leave_one_recording_out(
     text = write_report(out / "pooled", results, pooled)
     print(f"\nleave one recording out, {len(recordings)} folds pooled ({len(turns)} turns):\n\n{text}")
 
-    predictor, cache, base_thresholds = load_predictor(base_bundle, real.parent, policy)
-    base_traces = replay_turns(
-        predictor,
-        make_policies(base_thresholds, silence_timeout_s),
-        turns,
-        tail_s=tail_s,
-        word_delays=word_delays,
-        streaming=False,
+    base_traces, base_thresholds = replay_with(
+        base_bundle, turns, real.parent, policy, silence_timeout_s, tail_s, word_delays
     )
-    cache.save()
     base = {
         "corpus": str(real),
         "bundle": str(base_bundle),

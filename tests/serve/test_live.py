@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from avatarlab.runtime.tts import EspeakTTS
-from avatarlab.serve.launch import LiveProcess
+from avatarlab.serve.launch import LiveProcess, headless_chromium
 from avatarlab.serve.transport import unpack_frame
 
 pytestmark = pytest.mark.slow
@@ -130,25 +129,9 @@ def test_a_second_page_is_busy_and_a_page_that_leaves_frees_the_session(server: 
     asyncio.run(run())
 
 
-def _browser(wav: Path) -> object:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.fail("chromium and chromedriver are missing: run `make setup` (Debian: chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
-                 "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={wav}%noloop",
-                 "--autoplay-policy=no-user-gesture-required", "--window-size=1100,800"):  # fmt: skip
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(driver))
-
-
 def test_the_page_talks_in_a_real_browser(server: str, tmp_path: Path) -> None:
     wav = speech_wav(tmp_path / "user.wav", "Hello there. What is your favourite colour?", 1.0, 12.0)
-    browser = _browser(wav)
+    browser = headless_chromium(wav)
     try:
         browser.get(server + "/")
         assert "AI-generated avatar" in browser.find_element("id", "ai-label").text
