@@ -90,7 +90,8 @@ class UserTurn:
 @dataclass(frozen=True)
 class AssistantTurn:
     """A reply as it stands. content: what the model sees of it ("" if no word was heard); heard: the words
-    heard; unheard: the scheduled words that were not (yet); heard_until: the playback time they were judged at."""
+    heard; unheard: the scheduled words that were not (yet); untold: whether the model's plan went on beyond the
+    scheduled phrases; heard_until: the playback time they were judged at."""
 
     reply: int
     status: Status
@@ -101,12 +102,13 @@ class AssistantTurn:
     heard_until: float
     heard: tuple[TimedWord, ...]
     unheard: tuple[TimedWord, ...]
+    untold: bool
     content: str
 
     @property
     def cut(self) -> bool:
-        """Ended with scheduled words that were not heard."""
-        return self.ended is not None and bool(self.unheard)
+        """Ended before its end: scheduled words not heard, or planned text never scheduled."""
+        return self.ended is not None and (bool(self.unheard) or self.untold)
 
 
 class _Reply:
@@ -121,6 +123,11 @@ class _Reply:
 
     def heard_until(self) -> float:
         return self.ended if self.ended is not None else self.played_until
+
+    def untold(self) -> bool:
+        """The model's plan holds more words than the phrases handed to playback."""
+        scheduled = sum(len(p.text.split()) for p in self.phrases)
+        return len("".join(self.pieces).split()) > scheduled
 
     def snapshot(self, cut_marker: str) -> AssistantTurn:
         until = self.heard_until()
@@ -138,7 +145,8 @@ class _Reply:
                 parts.append(" ".join(w.word for w in p.words[:left]))
                 break
         content = " ".join(part for part in parts if part)
-        if content and self.ended is not None and n < len(words):
+        untold = self.untold()
+        if content and self.ended is not None and (n < len(words) or untold):
             content += cut_marker
         return AssistantTurn(
             reply=self.reply,
@@ -150,6 +158,7 @@ class _Reply:
             heard_until=until,
             heard=tuple(words[:n]),
             unheard=tuple(words[n:]),
+            untold=untold,
             content=content,
         )
 
@@ -336,6 +345,7 @@ class Conversation:
                     "content": turn.content,
                     "heard": [[w.word, w.start, w.end] for w in turn.heard],
                     "unheard": [[w.word, w.start, w.end] for w in turn.unheard],
+                    "untold": turn.untold,
                     "cut": turn.cut,
                 }
             )
@@ -350,9 +360,12 @@ class Conversation:
         return None
 
     def _status_at(self, t: float) -> Status:
-        """DONE if every scheduled word of the active reply is heard by `t`, else INTERRUPTED."""
-        assert self._active is not None
-        return Status.DONE if all(w.heard_by(t) for p in self._active.phrases for w in p.words) else Status.INTERRUPTED
+        """DONE if every scheduled word of the active reply is heard by `t` and nothing planned is left unscheduled,
+        else INTERRUPTED."""
+        reply = self._active
+        assert reply is not None
+        heard = all(w.heard_by(t) for p in reply.phrases for w in p.words)
+        return Status.DONE if heard and not reply.untold() else Status.INTERRUPTED
 
     def _close(self, t: float, status: Status) -> AssistantTurn:
         reply = self._active

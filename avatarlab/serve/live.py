@@ -21,6 +21,7 @@ import gc
 import json
 import logging
 import secrets
+import socket
 import ssl
 import subprocess
 import threading
@@ -62,12 +63,26 @@ class LiveOptions:
     jpeg_quality: int | None
     max_message_bytes: int
     send_queue: int
+    send_buffer_bytes: int
     stall_s: float
     sync_probe: bool
 
     @property
     def local(self) -> bool:
         return self.host in LOCAL_HOSTS
+
+
+def limit_send_buffer(transport: asyncio.BaseTransport | None, size: int) -> None:
+    """Bound what a connection holds below the send queue (the kernel's socket buffer and the transport's) to
+    about `size` bytes each: a page that reads slowly then pushes back on the queue within a fraction of a second,
+    and its frames are dropped there, instead of seconds of stale video piling up in buffers it will play late."""
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.set_write_buffer_limits(high=size)
 
 
 def fix_mmap_threshold(limit: int = 128 * 1024) -> None:
@@ -243,6 +258,7 @@ class LiveServer:
             raise web.HTTPForbidden(text=f"refused: {refusal}")
         ws = web.WebSocketResponse(max_msg_size=self.options.max_message_bytes, heartbeat=20.0)
         await ws.prepare(request)
+        limit_send_buffer(request.transport, self.options.send_buffer_bytes)
         if not self.pool:
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=BUSY.encode())
             return ws

@@ -90,6 +90,26 @@ def test_a_barge_in_keeps_the_words_heard_before_playback_stopped(cut_at: float,
     ]
 
 
+@pytest.mark.parametrize("end", ["interrupt", "user_speaks"])
+def test_a_reply_stopped_between_phrases_is_cut_though_every_scheduled_word_was_heard(end: str) -> None:
+    talk = conversation()
+    talk.add_user("What is the capital of France?", t=9.0)
+    reply = talk.commit(9.9, text=PHRASE_1 + " " + PHRASE_2)
+    assert talk.schedule(reply, PHRASE_1, spoken(PHRASE_1), offset=10.0)  # PHRASE_2 still being synthesized
+    talk.mark_played(13.0)
+    turn = talk.interrupt(13.1) if end == "interrupt" else talk.add_user("Thanks.", t=13.1)
+    assert turn is not None and turn.status is Status.INTERRUPTED and turn.cut
+    assert not turn.unheard and turn.untold and turn.content == PHRASE_1 + CUT
+    assert talk.transcript()[1]["untold"] is True
+
+
+def test_a_reply_heard_to_the_end_is_not_untold() -> None:
+    talk = conversation()
+    playing_reply(talk)
+    turn = talk.finish(15.0)
+    assert turn is not None and not turn.untold and not turn.cut
+
+
 def test_the_transcript_shows_where_a_reply_was_cut() -> None:
     talk = conversation()
     playing_reply(talk)

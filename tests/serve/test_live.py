@@ -1,12 +1,16 @@
 """`python serve.py` (mode=live) on loopback: the page in a real headless Chromium with a fake microphone, and the
 WebSocket protocol's faults (bad hello, malformed and oversized messages, foreign origins, a second page while
-one talks, a page that goes away)."""
+one talks, a page that goes away, a page that stops reading, a language model that is down or stuck)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import re
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +23,7 @@ import soundfile as sf
 from avatarlab.runtime.tts import EspeakTTS
 from avatarlab.serve.launch import LiveProcess, headless_chromium
 from avatarlab.serve.transport import unpack_frame
+from tests.helpers.chat_endpoint import chat_endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -273,3 +278,129 @@ def test_off_loopback_the_token_is_required_and_a_dead_model_endpoint_is_survive
         time.sleep(0.5)
     assert '"event": "end"' in text and "language model failed" in text
     assert token not in text
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """One client-to-server WebSocket frame (RFC 6455: FIN set, payload masked)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    length = bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + struct.pack(">H", size)
+    head = bytes([0x80 | opcode]) + length
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def raw_session(address: str) -> socket.socket:
+    """A WebSocket session opened by hand on a socket with a small receive buffer, so that a client that stops
+    reading pushes back on the server through TCP itself (a client library would go on buffering)."""
+    host, port = address.removeprefix("http://").rstrip("/").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(1)
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    sock.sendall(masked_frame(0x1, HELLO.encode()))
+    return sock
+
+
+def server_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def session_ends(out: Path, count: int, timeout_s: float) -> list[dict]:
+    """The "end" records of the server's session logs, once there are `count` of them."""
+    ends: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for p in sorted(out.glob("sessions/*.jsonl")) for line in p.read_text().splitlines()]
+        ends = [r for r in lines if r.get("type") == "session" and r.get("event") == "end"]
+        if len(ends) >= count:
+            break
+        time.sleep(0.5)
+    return ends
+
+
+def test_a_page_that_stops_reading_loses_frames_and_is_closed_not_buffered(live: LiveProcess) -> None:
+    async def a_page_talks() -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await open_session(session, ws_url(live.address))
+            message = await ws.receive(timeout=10)
+            while message.type == aiohttp.WSMsgType.TEXT:
+                message = await ws.receive(timeout=10)
+            assert message.type == aiohttp.WSMsgType.BINARY
+            await ws.send_str(json.dumps({"type": "end"}))
+            async for _ in ws:
+                pass
+
+    assert live.out is not None
+    asyncio.run(a_page_talks())  # the server's first session allocates what every later one reuses
+    before = len(session_ends(live.out, len(list(live.out.glob("sessions/*.jsonl"))), 30.0))  # all closed
+    rss = server_rss_mb(live.pid)
+    sock = raw_session(live.address)
+    try:
+        ends = session_ends(live.out, before + 1, 60.0)  # it reads nothing more: the server must give up on it
+    finally:
+        sock.close()
+    assert len(ends) == before + 1, "the server kept a page that stopped reading"
+    end = ends[-1]
+    assert end["reason"] == "the page stopped reading" and end["dropped"] > 0 and end["frames"] > end["dropped"]
+    assert server_rss_mb(live.pid) - rss < 20  # the frames it could not send were dropped, not kept
+    assert live.alive()
+    asyncio.run(a_page_talks())  # the next page talks as usual
+
+
+@pytest.fixture(scope="module")
+def stuck_model(
+    avatar_bundle: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveProcess]:
+    """A live server whose language model endpoint takes each request and then sends nothing."""
+    out = tmp_path_factory.mktemp("stuck")
+    with chat_endpoint() as (url, _):
+        process = LiveProcess(
+            [f"avatar_bundle={avatar_bundle}", f"turn_bundle={tiny_bundle}", f"out={out}", "engine.idle_frames=10",
+             "engine.greet=false", "serve/llm@llm=openai", f"llm.base_url={url}/stuck/v1", "llm.model=stuck",
+             "llm.read_timeout_s=2.0"]
+        )  # fmt: skip
+        try:
+            yield process
+        finally:
+            process.stop()
+
+
+def test_a_stuck_model_endpoint_gets_a_notice_and_the_avatar_keeps_its_frame_rate(
+    stuck_model: LiveProcess, tmp_path: Path
+) -> None:
+    wav = speech_wav(tmp_path / "ask.wav", "What is your favourite colour?", 0.5, 4.0)
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await open_session(session, ws_url(stuck_model.address))
+            talking = asyncio.ensure_future(_talk(ws, wav))
+            frames: list[float] = []
+            notices: list[tuple[float, str]] = []
+            deadline = time.monotonic() + 60
+            while not notices and time.monotonic() < deadline:
+                message = await ws.receive(timeout=30)
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    frames.append(time.monotonic())
+                elif json.loads(message.data)["type"] == "notice":
+                    notices.append((time.monotonic(), json.loads(message.data)["message"]))
+            assert notices and "language model failed" in notices[0][1] and "2 s" in notices[0][1], notices
+            waiting = [t for t in frames if notices[0][0] - 2.0 <= t <= notices[0][0]]
+            assert len(waiting) >= 40, f"{len(waiting)} frames in the 2 s the model kept the reply waiting"
+            await talking
+            asked = time.monotonic()
+            await ws.send_str(json.dumps({"type": "end"}))
+            async for _ in ws:
+                pass
+            assert ws.close_code == 1000 and time.monotonic() - asked < 5.0
+
+    asyncio.run(run())
+    assert stuck_model.alive()

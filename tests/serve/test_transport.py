@@ -102,17 +102,40 @@ def test_the_default_quality_follows_the_frame_size() -> None:
     assert jpeg_quality(options(jpeg_quality=40), 256) == 40
 
 
-@pytest.mark.slow
-def test_the_bandwidth_benchmark_prints_both_sizes(avatar_bundle) -> None:
+def bandwidth_rows(*args: str) -> list[tuple[str, float, float]]:
+    """(frames, Mbit/s, PSNR) of each row the bandwidth benchmark prints."""
     import subprocess
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "avatarlab.bench.transport", f"bundle={avatar_bundle}", "qualities=60", "frames=20"],
+        [sys.executable, "-m", "avatarlab.bench.transport", "qualities=60", "frames=20", *args],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "px" in line]
-    assert len(rows) == 2 and "256 px (upscaled" in rows[1]
-    rate, psnr = (float(x) for x in rows[1].split("|")[3:5])
-    assert 0 < rate < 10 and psnr > 25
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ") and "px" in line]
+    return [(row[1].strip(), float(row[3]), float(row[4])) for row in rows]
+
+
+@pytest.mark.slow
+def test_the_bandwidth_benchmark_prints_both_sizes(avatar_bundle) -> None:
+    rows = bandwidth_rows(f"bundle={avatar_bundle}", "real_video=")
+    assert len(rows) == 2 and rows[1][0].startswith("256 px (upscaled")
+    assert 0 < rows[1][1] < 10 and rows[1][2] > 25
+
+
+@pytest.mark.slow
+def test_the_bandwidth_benchmark_measures_a_real_face_at_256(avatar_bundle, shared_data) -> None:
+    rows = bandwidth_rows(f"bundle={avatar_bundle}", f"real_video={shared_data / 'hdtf_katie_8s.mp4'}")
+    name, rate, psnr = rows[-1]
+    assert name == "256 px (real video)" and 0.1 < rate < 10 and psnr > 25
+
+
+def test_the_bandwidth_benchmark_refuses_a_missing_video(avatar_bundle, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarlab.bench.transport", f"bundle={avatar_bundle}", f"real_video={tmp_path}/no.mp4"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0 and "no video at" in result.stderr
