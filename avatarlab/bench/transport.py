@@ -1,8 +1,9 @@
 """What the page receives per second of avatar video while the avatar speaks: `python -m avatarlab.bench.transport`.
 
 Renders the avatar speaking a sentence (espeak-ng) with the exported bundle, encodes every frame as the live
-server does (JPEG at each quality), and prints the bit rate of the video at 25 frames/s and the PSNR of the
-decoded frames against the rendered ones, at the bundle's size and at 256 px. A bundle rendered at 128 px is
+server does (each codec `format:quality`, JPEG or WebP), and prints the bit rate of the video at 25 frames/s,
+the PSNR of the decoded frames against the rendered ones and the encoding time per frame, at the bundle's size
+and at 256 px. A bundle rendered at 128 px is
 upscaled (bicubic) to 256 px unless `bundle_256=DIR` gives one trained at 256 px; the table says which. An
 upscaled render is smoother than a real face, so the frames of a real video of a person speaking (`real_video=`,
 by default the shared real clip, its middle square resized to 256 px) are measured beside it: the detail of real
@@ -13,6 +14,7 @@ skin and hair is what a photorealistic avatar at 256 px sends. The bar: under 1.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -20,6 +22,7 @@ import numpy as np
 
 from avatarlab.cli import checked, key_value_options
 from avatarlab.errors import UserInputError, exit_with
+from avatarlab.serve.transport import IMAGE_FORMATS, FrameCodec, decode_image
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = {
@@ -27,7 +30,7 @@ DEFAULTS = {
     "bundle_256": "",
     "real_video": str(ROOT.parent / "shared" / "data" / "hdtf_katie_8s.mp4"),
     "text": "I love talking about colours. Mine is a deep ocean blue, the colour of the sea on a calm evening.",
-    "qualities": "60,70,80,85",
+    "codecs": "jpeg:60,jpeg:85,webp:74",
     "frames": 100,
 }
 BAR_MBIT, BAR_DB = 1.5, 35.0
@@ -66,24 +69,39 @@ def real_frames(video: str, count: int, size: int) -> np.ndarray:
     return np.stack(frames)
 
 
-def measure(frames: np.ndarray, quality: int, fps: float = 25.0) -> tuple[float, float]:
-    """(Mbit/s at `fps`, mean PSNR in dB of the decoded frames)."""
-    from avatarlab.serve.transport import decode_jpeg, encode_jpeg
-
-    sizes, psnr = [], []
+def measure(frames: np.ndarray, codec: FrameCodec, fps: float = 25.0) -> tuple[float, float, float]:
+    """(Mbit/s at `fps`, mean PSNR in dB of the decoded frames, mean encoding ms per frame)."""
+    sizes, psnr, seconds = [], [], 0.0
     for frame in frames:
-        data = encode_jpeg(frame, quality)
-        decoded = decode_jpeg(data).astype(np.float64)
+        started = time.perf_counter()
+        data = codec.encode(frame)
+        seconds += time.perf_counter() - started
+        decoded = decode_image(data).astype(np.float64)
         sizes.append(len(data))
         mse = max(float(np.mean((decoded - frame) ** 2)), 1e-10)
         psnr.append(10 * np.log10(255.0**2 / mse))
-    return float(np.mean(sizes)) * 8 * fps / 1e6, float(np.mean(psnr))
+    return float(np.mean(sizes)) * 8 * fps / 1e6, float(np.mean(psnr)), 1000 * seconds / len(frames)
+
+
+def parse_codecs(text: str) -> list[FrameCodec]:
+    """ "jpeg:60,webp:74" -> the codecs."""
+    codecs = []
+    for item in text.split(","):
+        image_format, _, quality = item.strip().partition(":")
+        try:
+            codecs.append(FrameCodec(image_format, int(quality)))
+        except ValueError:
+            raise UserInputError(
+                f"codecs: {item!r} is not FORMAT:QUALITY",
+                f"use e.g. codecs=jpeg:85,webp:74 (formats: {', '.join(IMAGE_FORMATS)}; quality 1-100)",
+            ) from None
+    return codecs
 
 
 def main() -> None:
     try:
         options = key_value_options(sys.argv[1:], DEFAULTS)
-        qualities = [checked("qualities", q, int, minimum=1) for q in str(options["qualities"]).split(",")]
+        codecs = parse_codecs(str(options["codecs"]))
         count = checked("frames", options["frames"], int, minimum=1)
         if options["real_video"] and not Path(options["real_video"]).is_file():
             video = options["real_video"]
@@ -99,14 +117,15 @@ def main() -> None:
             sets["256 px (real video)"] = real_frames(options["real_video"], count, 256)
     except UserInputError as error:
         exit_with(error)
-    print(f"avatar video as the live page receives it (JPEG per frame, 25 frames/s, {count} speaking frames)\n")
-    print("| frames | JPEG quality | Mbit/s | PSNR (dB) |\n|---|---|---|---|")
+    print(f"avatar video as the live page receives it (an image per frame, 25 frames/s, {count} speaking frames)\n")
+    print("| frames | codec | Mbit/s | PSNR (dB) | encode (ms/frame) |\n|---|---|---|---|---|")
     for name, frames in sets.items():
-        for quality in qualities:
-            rate, psnr = measure(frames, quality)
-            print(f"| {name} | {quality} | {rate:.2f} | {psnr:.1f} |")
+        for codec in codecs:
+            rate, psnr, ms = measure(frames, codec)
+            print(f"| {name} | {codec.format}:{codec.quality} | {rate:.2f} | {psnr:.1f} | {ms:.1f} |")
     print(
-        f"\nbar at 256 px: under {BAR_MBIT} Mbit/s with at least {BAR_DB:.0f} dB (live.jpeg_quality sets the quality)"
+        f"\nbar at 256 px: under {BAR_MBIT} Mbit/s with at least {BAR_DB:.0f} dB "
+        "(live.image_format and live.image_quality set the codec)"
     )
 
 

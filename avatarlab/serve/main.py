@@ -59,12 +59,18 @@ def live(cfg: DictConfig) -> None:
     from avatarlab.config_args import constructor_args
     from avatarlab.serve.build import load_stages
     from avatarlab.serve.live import LiveOptions, access_token, serve_forever, tls_context
+    from avatarlab.serve.transport import IMAGE_FORMATS
 
     options = LiveOptions(**constructor_args(cfg.live, LiveOptions, label="live"))
     checked("live.max_sessions", options.max_sessions, int, minimum=1)
     checked("live.port", options.port, int, minimum=0)
-    if options.jpeg_quality is not None:
-        checked("live.jpeg_quality", options.jpeg_quality, int, minimum=1)
+    if options.image_format not in (None, *IMAGE_FORMATS):
+        raise UserInputError(
+            f"live.image_format must be one of {', '.join(IMAGE_FORMATS)} (or null), not {options.image_format!r}",
+            "set live.image_format=webp, live.image_format=jpeg, or leave it null to choose by the frame size",
+        )
+    if options.image_quality is not None and checked("live.image_quality", options.image_quality, int, minimum=1) > 100:
+        raise UserInputError(f"live.image_quality={options.image_quality} is above 100", "pass 1-100, or null")
     tls = tls_context(options, Path(str(cfg.out)) / "tls")
     token = access_token(options, os.environ.get("AVATARLAB_TOKEN"))
     pool = [load_stages(cfg) for _ in range(options.max_sessions)]  # each conversation has its own stream state

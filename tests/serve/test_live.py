@@ -30,11 +30,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def live(avatar_bundle: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveProcess]:
-    """A live server on a free loopback port."""
+    """A live server on a free loopback port, sending WebP frames (the page decodes what "ready" names)."""
     out = tmp_path_factory.mktemp("live")
     process = LiveProcess(
         [f"avatar_bundle={avatar_bundle}", f"turn_bundle={tiny_bundle}", f"out={out}", "engine.idle_frames=10",
-         "engine.greet=false", "llm.max_new_tokens=24"]
+         "engine.greet=false", "llm.max_new_tokens=24", "live.image_format=webp"]
     )  # fmt: skip
     try:
         yield process

@@ -15,6 +15,7 @@ let ws = null;
 let stream = null;
 let base = null; // audio-clock time of session time 0
 let muted = false;
+let imageType = "image/jpeg"; // of the frames, as the server's "ready" says
 const pending = []; // decoded frames waiting for their time: {at, bitmap}
 
 function showError(text) {
@@ -51,7 +52,7 @@ async function onFrame(buffer) {
   if (recordTo) source.connect(recordTo);
   source.start(at);
   stats.audioChunks += 1;
-  const bitmap = await createImageBitmap(new Blob([new Uint8Array(buffer, HEADER + n)], { type: "image/jpeg" }));
+  const bitmap = await createImageBitmap(new Blob([new Uint8Array(buffer, HEADER + n)], { type: imageType }));
   stats.frames += 1;
   pending.push({ at, bitmap });
 }
@@ -116,6 +117,7 @@ function renderTranscript(items) {
 
 function onEvent(message) {
   if (message.type === "ready") {
+    imageType = message.image;
     setStatus(`Connected to ${message.persona}. Say something.`);
   } else if (message.type === "state") {
     stats.state = message.state;
