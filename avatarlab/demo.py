@@ -6,12 +6,11 @@ training steps resume from their last checkpoint, so a rerun picks up where it s
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from avatarlab.steps import Step, relative, run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "datasets"
@@ -24,13 +23,6 @@ AVATAR_VIDEO = OUTPUTS / "avatar_unseen_sentence.mp4"
 TURN_REPORT = OUTPUTS / "turn_report"
 CONVERSATION_VIDEO = OUTPUTS / "conversation" / "demo.mp4"
 UNSEEN_SENTENCE = "Hello! I am the avatar you just trained, and I have never heard this sentence before today."
-
-
-@dataclass(frozen=True)
-class Step:
-    title: str
-    args: list[str]
-    output: Path
 
 
 def avatar_steps(py: str) -> list[Step]:
@@ -140,40 +132,16 @@ def steps() -> list[Step]:
     return avatar_steps(py) + turn_steps(py) + conversation_steps(py)
 
 
-def run(step: Step, index: int, total: int) -> float | None:
-    """Run one step; None when its output is already there."""
-    print(f"\n[{index}/{total}] {step.title}", flush=True)
-    if step.output.exists():
-        print(f"    already done: {relative(step.output)} exists (delete it to redo this step)", flush=True)
-        return None
-    print(f"    $ {' '.join(str(a) for a in step.args)}", flush=True)
-    start = time.perf_counter()
-    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(step.args, cwd=ROOT, env=env)
-    if result.returncode != 0:
-        print(
-            f"demo stopped: step {index} failed (exit {result.returncode});"
-            " fix the cause and rerun `make demo` to resume",
-            file=sys.stderr,
-        )
-        sys.exit(result.returncode)
-    return time.perf_counter() - start
-
-
-def relative(path: Path) -> Path:
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-
-
 def main() -> None:
     plan = steps()
     started = time.perf_counter()
     for i, step in enumerate(plan, 1):
-        seconds = run(step, i, len(plan))
+        seconds = run(step, i, len(plan), ROOT, "make demo")
         if seconds is not None:
             print(f"    done in {seconds:.0f} s -> {relative(step.output)}", flush=True)
     print(f"\ndemo finished in {(time.perf_counter() - started) / 60:.1f} min. Outputs:")
     for step in plan:
-        print(f"  {relative(step.output)}")
+        print(f"  {relative(step.output, ROOT)}")
     highlights = [
         CONVERSATION_VIDEO,
         CONVERSATION_VIDEO.with_suffix(".timeline.png"),
@@ -183,7 +151,7 @@ def main() -> None:
         TURN_REPORT / "table.md",
         TURN_REPORT / "latency_hist.png",
     ]
-    print("Watch and read first:\n" + "\n".join(f"  {relative(p)}" for p in highlights))
+    print("Watch and read first:\n" + "\n".join(f"  {relative(p, ROOT)}" for p in highlights))
 
 
 if __name__ == "__main__":

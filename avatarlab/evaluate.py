@@ -13,11 +13,16 @@ the frame's audio through audio2kp (the whole hybrid), and reports:
   `lip_sync_dark_*` the same with the darkness of the real frame's mouth box as the opening;
 - `artifact_ratio`: high-frequency energy of the skin, rendered over real (1 for real-looking skin,
   above for speckle, below for blur; avatarlab.metrics.artifacts);
-- render speed (frames per second, on the torch threads the command line sets with `threads`).
+- the fast render path (the runtime's: few samples, early termination) against the training-like reference
+  (`train_samples` per ray, no early termination): `psnr_reference`, `artifact_ratio_reference` (the
+  reference against the real frames) and `psnr_fast_vs_reference` (the fast path's frames against the
+  reference's: the fast path draws what the model holds when this is high);
+- render speed (frames per second, on the torch threads the command line sets with `threads`), of both paths.
 
 Every figure over frames has a 95% interval beside it (`<name>_ci95`: block bootstrap over the held-out
-frames, avatarlab.metrics.bootstrap). Writes RUN_DIR/eval/metrics.json and RUN_DIR/eval/side_by_side.mp4
-(real | rendered from audio | keypoints).
+frames, avatarlab.metrics.bootstrap). Writes RUN_DIR/eval/metrics.json, RUN_DIR/eval/frame_strip.png (real,
+each render and the reference, with the face zoomed) and RUN_DIR/eval/side_by_side.mp4 (real | rendered from
+audio | keypoints).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import hydra
 import numpy as np
 import soundfile as sf
@@ -40,14 +46,16 @@ from avatarlab.avatar.lit import load_checkpoint, model_from_checkpoint
 from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.data.media import write_video
 from avatarlab.data.preview import project
+from avatarlab.data.strip import frame_strip
 from avatarlab.data.subject import Subject
 from avatarlab.errors import UserInputError
 from avatarlab.export.run_checkpoint import find_checkpoint, model_kind
-from avatarlab.metrics.heldout import held_out_figures
+from avatarlab.metrics.heldout import held_out_figures, reference_figures
 from avatarlab.metrics.lipsync import audio_envelope
 from avatarlab.runtime.avatar import Avatar
 
 log = logging.getLogger(__name__)
+STRIP_COLUMNS = 4  # held-out frames in eval/frame_strip.png
 
 
 def lpips_if_available(pred: np.ndarray, real: np.ndarray) -> np.ndarray | None:
@@ -127,6 +135,9 @@ def evaluate(
         renders[name] = np.stack([avatar.render(poses[i], conds[i], codes[i]) for i in range(len(frames))])
         timing[name] = len(frames) / (time.perf_counter() - start)
     primary = "tracked" if "tracked" in renders else "audio"
+    start = time.perf_counter()
+    reference = np.stack([avatar.render_reference(poses[i], conds[i], drives[primary][i]) for i in range(len(frames))])
+    timing["reference"] = len(frames) / (time.perf_counter() - start)
 
     metrics: dict[str, Any] = {
         "run": str(run),
@@ -142,8 +153,10 @@ def evaluate(
     envelope = audio_envelope(samples[start_sample:], rate, len(frames), data.spec.fps)
     landmarks = np.asarray(data.subject.landmarks[frames])  # the real frames' (mouth boxes, skin masks)
     metrics.update(held_out_figures(real, renders, landmarks, envelope, primary, lpips_if_available))
+    metrics.update(reference_figures(real, reference, renders[primary], landmarks))
     metrics["render_fps"] = float(timing[primary])
     metrics["render_fps_audio"] = float(timing["audio"])
+    metrics["render_fps_reference"] = float(timing["reference"])
     metrics["render_threads"] = torch.get_num_threads()
 
     metrics = {
@@ -151,6 +164,12 @@ def evaluate(
     }  # JSON has no NaN (intervals come as [low, high] or None)
     out = run / "eval"
     out.mkdir(parents=True, exist_ok=True)
+    rows = {"real": real, **{f"{name} (fast path)": frames for name, frames in renders.items()}}
+    rows[f"{primary} (training-like reference)"] = reference
+    strip = frame_strip(rows, landmarks, STRIP_COLUMNS)
+    with atomic_path(out / "frame_strip.png") as target:
+        target.write_bytes(cv2.imencode(".png", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))[1].tobytes())
+    metrics["frame_strip"] = str(out / "frame_strip.png")
     save_json(out / "metrics.json", metrics)
     if video:
         kp_panels = []
@@ -195,6 +214,9 @@ def summary(metrics: dict[str, Any]) -> str:
         "lip_sync_robust_tracked",
         "artifact_ratio",
         "artifact_ratio_audio",
+        "psnr_reference",
+        "artifact_ratio_reference",
+        "psnr_fast_vs_reference",
         "lip_sync_real",
         "lip_sync_audio",
         "lip_sync_ratio",
@@ -202,6 +224,7 @@ def summary(metrics: dict[str, Any]) -> str:
         "lip_sync_dark_audio",
         "lip_sync_dark_ratio",
         "render_fps",
+        "render_fps_reference",
     ]
 
     def line(key: str) -> str:

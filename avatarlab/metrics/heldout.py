@@ -124,3 +124,16 @@ def held_out_figures(
     for key in ("psnr", "ssim", "lmd", "artifact_ratio"):
         figures[key], figures[f"{key}_ci95"] = figures[f"{key}_{primary}"], figures[f"{key}_{primary}_ci95"]
     return figures
+
+
+def reference_figures(
+    real: np.ndarray, reference: np.ndarray, fast: np.ndarray, landmarks: np.ndarray
+) -> dict[str, Any]:
+    """The training-like reference render against the real frames (`psnr_reference`, `ssim_reference`,
+    `artifact_ratio_reference`) and the fast path's render against the reference (`psnr_fast_vs_reference`)."""
+    figures = image_figures(real, {"reference": reference}, landmarks, None)
+    del figures["lpips_reference"]
+    truth = reference.astype(np.float32) / 255.0
+    scores = np.array([float(psnr(a.astype(np.float32) / 255.0, b)) for a, b in zip(fast, truth)])
+    add_mean(figures, "psnr_fast_vs_reference", scores)
+    return figures

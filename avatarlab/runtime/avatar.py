@@ -135,6 +135,10 @@ class Avatar:
         out[...] = image.numpy()
         return out
 
+    def render_reference(self, pose: torch.Tensor, cond: torch.Tensor, code: torch.Tensor) -> np.ndarray:
+        """uint8 [S, S, 3] frame traced as in training (AvatarModel.render_reference_frame): slow, for evaluation."""
+        return (self.model.render_reference_frame(pose, cond, code) * 255.0).round_().to("cpu", torch.uint8).numpy()
+
     def render_sequence(
         self, codes: torch.Tensor, poses: torch.Tensor | None = None, conds: torch.Tensor | None = None
     ) -> Iterator[np.ndarray]:

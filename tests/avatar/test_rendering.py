@@ -15,6 +15,7 @@ from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
 from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box
 from avatarlab.avatar.rendering import composite, volume_render
 from avatarlab.config_args import config_args, from_config
+from avatarlab.metrics.image import psnr
 
 GRID = {"num_levels": 4, "features_per_level": 2, "log2_hashmap_size": 10, "base_resolution": 4, "max_resolution": 32}
 
@@ -128,3 +129,46 @@ def test_empty_space_renders_the_background(model: AvatarModel) -> None:
     torch.testing.assert_close(out["rgb"][0], expected, atol=1e-6, rtol=0)
     frame = model.render_frame(pose[0], cond[0], code[0])
     torch.testing.assert_close(frame, model.background, atol=1e-6, rtol=0)
+
+
+class RingedBall(torch.nn.Module):
+    """An analytic head: a solid ball (unit-box radius 0.35) whose colour changes with depth in rings, so a
+    renderer that lands its samples at different depths on neighbouring rays draws a speckle. Counts the points
+    it is asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points = 0
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.points += len(x)
+        r = (x - 0.5).norm(dim=-1)
+        sigma = torch.where(r < 0.35, 300.0, 0.0)
+        return sigma, 0.5 + 0.4 * torch.sin(60 * r)[:, None] * torch.tensor([1.0, -0.5, 0.3])
+
+    def density(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return self.forward(x, code)[0]
+
+
+def test_the_fast_path_draws_what_every_candidate_draws_at_no_more_cost(model: AvatarModel) -> None:
+    ball = RingedBall()
+    model.head = ball
+    with torch.no_grad():
+        model.torso.head[-1].bias[3] = -40.0  # torso layer fully transparent
+    code = model.code(normalised_keypoints=torch.zeros(1, model.spec.num_keypoints, 3))[0]
+    model.update_occupancy(code[None])
+    pose = model.pose_track[0]
+    cond = model.frame_condition(pose[None], model.crop_track[:1])[0]
+    samples, model.train_samples = model.train_samples, model.candidates
+    dense = model.render_reference_frame(pose, cond, code)  # every occupied candidate on every ray, no termination
+    model.train_samples = samples
+    reference = model.render_reference_frame(pose, cond, code)
+    drawn, points = {}, {}
+    for mode in ("spread", "march"):
+        model.render_mode, ball.points = mode, 0
+        drawn[mode] = float(psnr(model.render_frame(pose, cond, code), dense))
+        points[mode] = ball.points
+    print(drawn, points, float(psnr(reference, dense)))
+    assert drawn["march"] > 35  # (nearly) the same picture as the dense render
+    assert drawn["spread"] < 30 and float(psnr(reference, dense)) < 40  # fewer, spread samples miss the surface
+    assert points["march"] <= points["spread"]
