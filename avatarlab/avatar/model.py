@@ -67,8 +67,6 @@ class AvatarModel(nn.Module):
         self.termination = 1e-2  # transmittance below which a ray stops (render_frame)
         self.render_front = False  # render_frame: first occupied samples at full resolution (else spread like training)
         self.first_round = max(1, render_samples // 2)  # render_frame: samples per ray before early termination
-        self.render_mode = "spread"  # render_frame: "spread" (like training, two rounds) or "march" (front to back)
-        self.march_round = 4  # march: samples per ray per round
         chosen = resolve_backend(backend, device)
         log.info("hash-grid backend: %s (backend=%s, device=%s)", chosen, backend, device)
         encoding = dict(encoding)
@@ -283,59 +281,28 @@ class AvatarModel(nn.Module):
         return torch.cat(parts).reshape(size, size, 3).clamp(0.0, 1.0)
 
     def _head_only(self, pose: torch.Tensor, code: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Premultiplied head colour [R, 3] and opacity [R] for pixels uv [R, 2]."""
-        if self.render_mode == "march":
-            return self._head_marching(pose, code, uv)
-        return self._head_spread(pose, code, uv)
+        """Premultiplied head colour [R, 3] and opacity [R] for pixels uv [R, 2].
 
-    def _rays(self, pose: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """origins, directions [R, 3] and the box's near, far, hit [R] of pixels uv [R, 2]."""
+        Two rounds, each ray's first `first_round` samples first: rays already opaque (transmittance
+        below `termination`) skip the rest (early ray termination, batched).
+        """
         origins, directions = camera_rays(pose[None], self.spec.camera, uv[None])
         origins, directions = origins[0], directions[0]  # [R, 3]
         near, far, hit = intersect_box(origins, directions, self.box_min, self.box_max)
-        return origins, directions, near, far, hit
-
-    def _samples(self, rays: tuple[torch.Tensor, ...], count: int, front: bool, skip: int) -> tuple[torch.Tensor, ...]:
-        origins, directions, near, far, hit = rays
-        return sample_along_rays(near, far, hit, self.box_min, self.box_max, origins, directions, self.occupancy,
-                                 self.candidates, count, False, front=front, skip=skip)  # fmt: skip
-
-    def _head_marching(self, pose: torch.Tensor, code: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """March each ray front to back over its occupied candidates at their full resolution (the spacing the
-        occupancy grid was judged at), `march_round` samples at a time, rays stopping once opaque; a ray still
-        not opaque after `render_samples` samples gets `render_samples` more spread over the rest of its occupied
-        candidates, as in training."""
-        rays = self._rays(pose, uv)
-        points, step, valid, depth = self._samples(rays, self.render_samples, True, 0)
-        sigma = torch.zeros(valid.shape, device=points.device)
-        rgb = torch.zeros(*valid.shape, 3, device=points.device)
-        alive = torch.ones(len(uv), dtype=torch.bool, device=points.device)
-        for first in range(0, self.render_samples, self.march_round):
-            mask = valid.clone()
-            mask[:, :first] = False
-            mask[:, first + self.march_round :] = False
-            sigma, rgb = self._evaluate(points, code, mask & alive[:, None], sigma, rgb)
-            last = min(first + self.march_round, self.render_samples)
-            alive &= torch.exp(-(sigma[:, :last] * step[:, :last]).sum(1)) > self.termination  # [R]
-        rest = alive & valid[:, -1]  # not opaque, and occupied candidates may follow the marched ones
-        if bool(rest.any()):
-            sub = tuple(r[rest] for r in rays)
-            p2, s2, v2, d2 = self._samples(sub, self.render_samples, False, self.render_samples)
-            sig2 = torch.zeros(v2.shape, device=points.device)
-            rgb2 = torch.zeros(*v2.shape, 3, device=points.device)
-            sig2, rgb2 = self._evaluate(p2, code, v2, sig2, rgb2)
-            R, S = valid.shape
-            pad = lambda t, fill: torch.cat([t, fill.new_zeros(R, S, *t.shape[2:])], 1)  # noqa: E731  [R, 2S, ...]
-            sigma, rgb, step, depth = pad(sigma, sigma), pad(rgb, rgb), pad(step, step), pad(depth, depth)
-            sigma[rest, S:], rgb[rest, S:], step[rest, S:], depth[rest, S:] = sig2, rgb2, s2, d2
-        head_rgb, head_alpha, _ = volume_render(sigma, rgb, step, depth)
-        return head_rgb, head_alpha
-
-    def _head_spread(self, pose: torch.Tensor, code: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """`render_samples` per ray spread over its occupied candidates, in two rounds: each ray's first
-        `first_round` samples first; rays already opaque (transmittance below `termination`) skip the rest."""
-        rays = self._rays(pose, uv)
-        points, step, valid, depth = self._samples(rays, self.render_samples, self.render_front, 0)
+        points, step, valid, depth = sample_along_rays(
+            near,
+            far,
+            hit,
+            self.box_min,
+            self.box_max,
+            origins,
+            directions,
+            self.occupancy,
+            self.candidates,
+            self.render_samples,
+            False,
+            front=self.render_front,
+        )
         sigma = torch.zeros(valid.shape, device=points.device)
         rgb = torch.zeros(*valid.shape, 3, device=points.device)
         half = max(1, min(self.first_round, valid.shape[1]))

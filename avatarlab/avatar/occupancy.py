@@ -90,7 +90,6 @@ def sample_along_rays(
     max_samples: int,
     jitter: bool,
     front: bool = False,
-    skip: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Samples for R rays (all inputs flat: near/far/hit [R], origins/directions [R, 3]).
 
@@ -98,8 +97,7 @@ def sample_along_rays(
     (bool), depths [R, S],
     with S = max_samples; invalid slots are to be given zero density. With `front`, the first S occupied
     candidates are kept at full resolution (the visible surface comes first; for rendering with early
-    termination) instead of every k-th over the whole ray. With `skip`, each ray's first `skip` occupied candidates
-    are passed over (they were sampled already) and the samples spread over the rest.
+    termination) instead of every k-th over the whole ray.
     """
     R, device = near.shape[0], near.device
     length = (far - near).clamp_min(0.0)
@@ -131,8 +129,7 @@ def sample_along_rays(
             coordinate = torch.addcmul(unit_origin[:, axis : axis + 1], unit_step[:, axis : axis + 1], t_all)  # [R, M]
             cell += (coordinate * g).clamp_(0, g - 1).to(torch.int32) * weight
         occupied = grid.occupied[cell] & hit[:, None]  # [R, M]
-        rank = occupied.cumsum(1) - 1 - skip  # 0-based rank of each occupied candidate (after the skipped ones)
-        occupied &= rank >= 0
+        rank = occupied.cumsum(1) - 1  # 0-based rank of each occupied candidate
         count = rank[:, -1] + 1  # occupied candidates per ray
         stride = (
             torch.ones_like(count) if front else ((count + max_samples - 1) // max_samples).clamp_min(1)
