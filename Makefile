@@ -30,7 +30,8 @@ lint: setup
 	@! grep -rnE '^.{121,}' --include='*.py' avatarlab tests scripts train.py serve.py || { echo 'lines over 120 characters above'; exit 1; }
 
 # The avatar, turn and live-loop benchmarks measure the bundles `make demo` exports; the real-speech turn figures
-# (avatarlab.turn.real, .loro) need the shared recordings in ../shared/data.
+# (avatarlab.turn.real, .loro) and the real-face avatar figures (avatarlab.bench.realism: two trainings, about
+# 40 minutes) need the shared recordings in ../shared/data.
 bench: setup
 	$(PY) scripts/bench_prepare.py
 	$(PY) scripts/bench_avatar.py bundle=bundles/avatar_quickstart
@@ -42,6 +43,7 @@ bench: setup
 	$(PY) -m avatarlab.bench.transport
 	$(PY) -m avatarlab.bench.soak
 	$(PY) -m avatarlab.bench.sync
+	$(PY) -m avatarlab.bench.realism
 
 clean:
 	rm -rf logs outputs multirun wandb

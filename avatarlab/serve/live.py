@@ -109,7 +109,7 @@ def release_memory() -> None:
 def frame_codec(options: LiveOptions, size: int) -> FrameCodec:
     """How the frames go to the page: the configured format and quality, else JPEG at 85 below 192 px (about
     1 Mbit/s and 35 dB at 128 px, and the cheapest to encode) and WebP at 74 from 192 px (on a real face at 256 px,
-    1.46 Mbit/s for 35 dB where JPEG needs 2.1; `python -m avatarlab.bench.transport`)."""
+    1.46 Mbit/s for 35 dB where JPEG needs about 2.1; `python -m avatarlab.bench.transport`)."""
     image_format = options.image_format or ("jpeg" if size < 192 else "webp")
     quality = options.image_quality or (85 if image_format == "jpeg" else 74)
     return FrameCodec(image_format, quality)

@@ -64,6 +64,7 @@ def live(cfg: DictConfig) -> None:
     options = LiveOptions(**constructor_args(cfg.live, LiveOptions, label="live"))
     checked("live.max_sessions", options.max_sessions, int, minimum=1)
     checked("live.port", options.port, int, minimum=0)
+    checked("live.send_buffer_bytes", options.send_buffer_bytes, int, minimum=4096)
     if options.image_format not in (None, *IMAGE_FORMATS):
         raise UserInputError(
             f"live.image_format must be one of {', '.join(IMAGE_FORMATS)} (or null), not {options.image_format!r}",

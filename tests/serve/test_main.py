@@ -28,6 +28,9 @@ def serve(*args: str) -> subprocess.CompletedProcess[str]:
         ),
         (["mode=chat"], "mode='chat' is not a mode", "mode=live or mode=simulate"),
         (["threads=0", "mode=simulate", "script=x.yaml"], "threads", ""),
+        (["live.image_format=png"], "live.image_format must be one of jpeg, webp", "live.image_format=webp"),
+        (["live.image_quality=101"], "live.image_quality=101 is above 100", "1-100"),
+        (["live.send_buffer_bytes=10"], "live.send_buffer_bytes", ""),
     ],
 )
 def test_bad_options_are_refused_with_the_fix(args: list[str], problem: str, fix: str) -> None:
