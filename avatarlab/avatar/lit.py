@@ -74,6 +74,7 @@ class AvatarLitModule(L.LightningModule):
         lr_audio: float,
         lr_final_factor: float,
         mask_weight: float,
+        distortion_weight: float,
         a2kp_weight: float,
         a2kp_loss_weights: Mapping[str, float],
         occupancy_warmup: int,
@@ -207,7 +208,12 @@ class AvatarLitModule(L.LightningModule):
                 "train/mask": mask_loss.detach(),
             }
         )
-        return mse + hp.mask_weight * mask_loss
+        total = mse + hp.mask_weight * mask_loss
+        if hp.distortion_weight > 0:  # a surface, not a cloud: each ray's weight gathered in one place
+            spread = out["head_distortion"].mean()
+            logs["train/distortion"] = spread.detach()
+            total = total + hp.distortion_weight * spread
+        return total
 
     # -- validation -----------------------------------------------------------------------------
     def render_held_out(self, batch: dict[str, torch.Tensor], from_audio: bool) -> torch.Tensor:

@@ -19,7 +19,7 @@ from avatarlab.avatar.encodings import make_encoding, resolve_backend
 from avatarlab.avatar.fields import HeadField, KeypointCode, TorsoField
 from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
 from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box, pixel_grid
-from avatarlab.avatar.rendering import composite, volume_render
+from avatarlab.avatar.rendering import composite, distortion, ray_weights, volume_render
 from avatarlab.spec.avatar import AvatarSpec
 
 CONDITIONS = ("keypoints", "audio")
@@ -192,7 +192,8 @@ class AvatarModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Render rays uv [B, R, 2] of B frames: pose [B, 4, 4], frame_cond [B, 11], code [B, C].
 
-        Returns rgb [B, R, 3] (final composite), head_rgb/head_alpha, torso_rgb/torso_alpha, background.
+        Returns rgb [B, R, 3] (final composite), head_rgb/head_alpha/head_depth, head_distortion (how spread
+        along the ray the head's weight is, rendering.distortion), torso_rgb/torso_alpha, background.
         """
         B, R, _ = uv.shape
         cam = self.spec.camera
@@ -221,6 +222,7 @@ class AvatarModel(nn.Module):
             sigma = sigma.index_put((valid,), s)
             rgb = rgb.index_put((valid,), c)
         head_rgb, head_alpha, head_depth = volume_render(sigma, rgb, step, depth)  # [B*R, 3], [B*R]
+        head_distortion = distortion(ray_weights(sigma, step), depth, step, flat(near), flat(far))  # [B*R]
         size = self.spec.size
         uv_unit = self.source_unit(uv, frame_cond).reshape(B * R, 2)
         conds = frame_cond[:, None, :].expand(B, R, frame_cond.shape[-1]).reshape(B * R, -1)
@@ -233,6 +235,7 @@ class AvatarModel(nn.Module):
             "head_rgb": head_rgb,
             "head_alpha": head_alpha,
             "head_depth": head_depth,
+            "head_distortion": head_distortion,
             "torso_rgb": torso_rgb,
             "torso_alpha": torso_alpha,
             "background": background,

@@ -13,7 +13,7 @@ from avatarlab.avatar.fields import HeadField, TorsoField
 from avatarlab.avatar.model import AvatarModel
 from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
 from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box
-from avatarlab.avatar.rendering import composite, volume_render
+from avatarlab.avatar.rendering import composite, distortion, ray_weights, volume_render
 from avatarlab.config_args import config_args, from_config
 from avatarlab.metrics.image import psnr
 
@@ -65,6 +65,25 @@ def test_volume_render_and_composite() -> None:
     assert float(alpha[0]) == pytest.approx(1.0) and torch.allclose(solid, torch.full((1, 3), 0.5))
     background = torch.rand(3, 3)
     assert torch.equal(composite(colour, opacity, torch.rand(3, 3), torch.zeros(3), background), background)
+
+
+def test_distortion_is_low_for_a_surface_and_high_for_a_cloud() -> None:
+    depth = torch.linspace(0.05, 0.95, 10)[None].repeat(2, 1)  # near 0, far 1: fractions of the path
+    step = torch.full((2, 10), 0.1)
+    weights = torch.zeros(2, 10)
+    weights[0, 4] = 1.0  # all in one interval
+    weights[1] = 0.1  # spread evenly
+    near, far = torch.zeros(2), torch.ones(2)
+    got = distortion(weights, depth, step, near, far)
+    surface = 1.0 * 0.1 / 3  # no pairs apart; the interval's own term
+    cloud = sum(0.01 * abs(a - b) for a in depth[1].tolist() for b in depth[1].tolist()) + 10 * 0.01 * 0.1 / 3
+    torch.testing.assert_close(got, torch.tensor([surface, cloud]), rtol=1e-5, atol=1e-7)
+    assert got[1] > 5 * got[0]
+    sigma = torch.tensor([[0.0, 50.0, 50.0]])
+    torch.testing.assert_close(
+        ray_weights(sigma, torch.full((1, 3), 0.1)).sum(),
+        volume_render(sigma, torch.ones(1, 3, 3), torch.full((1, 3), 0.1), torch.rand(1, 3))[1][0],
+    )
 
 
 def test_occupancy_grid_and_sampler() -> None:
