@@ -351,6 +351,8 @@ class Engine:
             self._reply = job
         speaking = speaking if speaking is not None and speaking.track is job.track else self._speaking(job)
         self.player.queue(speaking, self.player.pose_for_start(self.renderer.ticks_ahead()))
+        if job.done.is_set() and not job.track.phrases:  # it ended with nothing to say before it was queued:
+            self.player.drop(job.reply)  # _job_done found nothing to drop, so drop it here (done is set first)
 
     def _discard_draft(self) -> None:
         with self._lock:

@@ -216,3 +216,33 @@ def test_the_microphone_takes_mono_float32_only(stages: Stages, avatar_bundle: P
         engine.hear(np.zeros((320, 2), np.float32))
     with pytest.raises(ValueError, match="float32"):
         engine.hear(np.zeros(320, np.int16))
+
+
+def test_a_reply_that_fails_before_it_is_queued_is_not_left_queued(
+    stages: Stages, avatar_bundle: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """The model can fail (a refused connection: under a millisecond) before the engine has queued the reply's
+    playback; the reply must not then wait in the queue for frames that will never come."""
+    from hydra.utils import instantiate
+
+    from avatarlab.runtime.timeline import ManualClock
+    from avatarlab.serve.build import new_engine
+
+    class Discard:
+        def write(self, t: float, frame: np.ndarray, audio: np.ndarray, reply: int | None) -> None:
+            pass
+
+    down = [f"llm.base_url=http://127.0.0.1:{closed_port()}/v1", "serve/llm@llm=openai", "llm.model=any"]
+    cfg = serve_config(avatar_bundle, tiny_bundle, tmp_path, down)
+    engine = new_engine(dataclasses.replace(stages, llm=instantiate(cfg.llm)), cfg, Discard(), ManualClock(0.0))
+    engine.start()
+    try:
+        engine.conversation.add_user("Hello?", 0.0)
+        reply = engine.conversation.commit(0.0, text="")
+        job = engine.responder.reply(reply, engine.conversation.messages(engine.persona))
+        assert job.done.wait(10.0) and job.error is not None  # failed, and dropped nothing: nothing was queued
+        engine._play(job)  # the engine's thread gets there only now
+        assert engine.player.queued is None
+        assert any("cannot connect" in e for e in engine.errors)
+    finally:
+        engine.close()
