@@ -192,7 +192,10 @@ class AvatarLitModule(L.LightningModule):
         if step >= hp.occupancy_warmup and (step - hp.occupancy_warmup) % hp.occupancy_every == 0:
             m.update_occupancy(code.detach()[: hp.occupancy_codes])
             logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction, device=self.device)
-        out = m.render_rays(batch["pose"], m.normalise_condition(batch["cond"]), code, batch["uv"], jitter=True)
+        out = m.render_rays(
+            batch["pose"], m.normalise_condition(batch["cond"]), code, batch["uv"], jitter=True,
+            with_distortion=hp.distortion_weight > 0,
+        )  # fmt: skip
         target = batch["rgb"]
         mse = nn.functional.mse_loss(out["rgb"], target)
         mask = batch["mask"]

@@ -189,11 +189,13 @@ class AvatarModel(nn.Module):
         uv: torch.Tensor,
         jitter: bool = False,
         samples: int | None = None,
+        with_distortion: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Render rays uv [B, R, 2] of B frames: pose [B, 4, 4], frame_cond [B, 11], code [B, C].
 
-        Returns rgb [B, R, 3] (final composite), head_rgb/head_alpha/head_depth, head_distortion (how spread
-        along the ray the head's weight is, rendering.distortion), torso_rgb/torso_alpha, background.
+        Returns rgb [B, R, 3] (final composite), head_rgb/head_alpha/head_depth, torso_rgb/torso_alpha, background,
+        and with `with_distortion` head_distortion (how spread along the ray the head's weight is,
+        rendering.distortion).
         """
         B, R, _ = uv.shape
         cam = self.spec.camera
@@ -222,7 +224,6 @@ class AvatarModel(nn.Module):
             sigma = sigma.index_put((valid,), s)
             rgb = rgb.index_put((valid,), c)
         head_rgb, head_alpha, head_depth = volume_render(sigma, rgb, step, depth)  # [B*R, 3], [B*R]
-        head_distortion = distortion(ray_weights(sigma, step), depth, step, flat(near), flat(far))  # [B*R]
         size = self.spec.size
         uv_unit = self.source_unit(uv, frame_cond).reshape(B * R, 2)
         conds = frame_cond[:, None, :].expand(B, R, frame_cond.shape[-1]).reshape(B * R, -1)
@@ -235,11 +236,12 @@ class AvatarModel(nn.Module):
             "head_rgb": head_rgb,
             "head_alpha": head_alpha,
             "head_depth": head_depth,
-            "head_distortion": head_distortion,
             "torso_rgb": torso_rgb,
             "torso_alpha": torso_alpha,
             "background": background,
         }
+        if with_distortion:
+            out["head_distortion"] = distortion(ray_weights(sigma, step), depth, step, flat(near), flat(far))  # [B*R]
         return {k: v.reshape(B, R, *v.shape[1:]) for k, v in out.items()}
 
     @torch.no_grad()

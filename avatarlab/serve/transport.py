@@ -61,18 +61,14 @@ class FrameCodec:
     def encode(self, frame: np.ndarray) -> bytes:
         """[S, S, 3] uint8 RGB -> image bytes."""
         if self.format == "jpeg":
-            return encode_jpeg(frame, self.quality)
+            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+            ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            return data.tobytes()
         out = io.BytesIO()
         Image.fromarray(frame).save(out, "WEBP", quality=self.quality, method=WEBP_METHOD)
         return out.getvalue()
-
-
-def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
-    """[S, S, 3] uint8 RGB -> JPEG bytes."""
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return data.tobytes()
 
 
 def decode_image(data: bytes) -> np.ndarray:

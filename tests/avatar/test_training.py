@@ -67,3 +67,8 @@ def test_missing_subject_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         train(cfg)
     assert exit_info.value.code == 2
+
+
+def test_the_distortion_loss_trains_and_is_logged(tiny_subject: Path, tmp_path: Path) -> None:
+    metrics = train(tiny_train_config("avatar_real", tiny_subject, tmp_path, ["model.distortion_weight=0.01"]))
+    assert "train/distortion" in metrics and float(metrics["train/distortion"]) >= 0

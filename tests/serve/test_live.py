@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from avatarlab.bench.soak import process_counts
 from avatarlab.runtime.tts import EspeakTTS
 from avatarlab.serve.launch import LiveProcess, headless_chromium
 from avatarlab.serve.transport import unpack_frame
@@ -309,11 +310,6 @@ def raw_session(address: str) -> socket.socket:
     return sock
 
 
-def server_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
-
-
 def session_ends(out: Path, count: int, timeout_s: float) -> list[dict]:
     """The "end" records of the server's session logs, once there are `count` of them."""
     ends: list[dict] = []
@@ -342,7 +338,7 @@ def test_a_page_that_stops_reading_loses_frames_and_is_closed_not_buffered(live:
     assert live.out is not None
     asyncio.run(a_page_talks())  # the server's first session allocates what every later one reuses
     before = len(session_ends(live.out, len(list(live.out.glob("sessions/*.jsonl"))), 30.0))  # all closed
-    rss = server_rss_mb(live.pid)
+    rss = process_counts(live.pid)["rss_mb"]
     sock = raw_session(live.address)
     try:
         ends = session_ends(live.out, before + 1, 60.0)  # it reads nothing more: the server must give up on it
@@ -351,7 +347,7 @@ def test_a_page_that_stops_reading_loses_frames_and_is_closed_not_buffered(live:
     assert len(ends) == before + 1, "the server kept a page that stopped reading"
     end = ends[-1]
     assert end["reason"] == "the page stopped reading" and end["dropped"] > 0 and end["frames"] > end["dropped"]
-    assert server_rss_mb(live.pid) - rss < 20  # the frames it could not send were dropped, not kept
+    assert process_counts(live.pid)["rss_mb"] - rss < 20  # the frames it could not send were dropped, not kept
     assert live.alive()
     asyncio.run(a_page_talks())  # the next page talks as usual
 
