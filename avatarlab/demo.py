@@ -17,7 +17,9 @@ DATA = ROOT / "datasets"
 LOGS = ROOT / "logs"
 BUNDLES = ROOT / "bundles"
 OUTPUTS = ROOT / "outputs"
-REAL_VOICE = ROOT.parent / "shared" / "data" / "speech_radio31_8s.wav"
+SHARED = ROOT.parent / "shared" / "data"
+REAL_VOICE = SHARED / "speech_radio31_8s.wav"
+REAL_CONVERSATIONS = SHARED / "ami" / "train.rttm"  # with the shared recordings, the calibration hears real speech
 AVATAR_RUN = LOGS / "avatar_quickstart"
 AVATAR_VIDEO = OUTPUTS / "avatar_unseen_sentence.mp4"
 TURN_REPORT = OUTPUTS / "turn_report"
@@ -83,8 +85,9 @@ def avatar_steps(py: str) -> list[Step]:
 def turn_steps(py: str) -> list[Step]:
     corpus = DATA / "turn_corpus"
     run_dir = LOGS / "turn_quickstart" / "demo"
-    bundle, report = BUNDLES / "turn_quickstart", TURN_REPORT
-    return [
+    neural, bundle, report = BUNDLES / "turn_quickstart_neural", BUNDLES / "turn_quickstart", TURN_REPORT
+    real = DATA / "turn_real" / "conversations.jsonl"
+    steps = [
         Step(
             "generate the turn corpus (synthesized speech, split by template family)",
             [py, "-m", "avatarlab.turn.corpus"],
@@ -97,9 +100,25 @@ def turn_steps(py: str) -> list[Step]:
         ),
         Step(
             "export its runtime bundle",
-            [py, "-m", "avatarlab.export", f"run={run_dir}", f"out={bundle}"],
-            bundle / "manifest.json",
+            [py, "-m", "avatarlab.export", f"run={run_dir}", f"out={neural}"],
+            neural / "manifest.json",
         ),
+    ]
+    if REAL_CONVERSATIONS.is_file():
+        steps.append(
+            Step(
+                "cut the shared real conversations into turns (speaker timings, the bundled recognizer)",
+                [py, "-m", "avatarlab.turn.real"],
+                real,
+            )
+        )
+    calibrate = [py, "-m", "avatarlab.turn.calibrate", f"bundle={neural}", f"out={bundle}"]
+    title = "calibrate its end-of-turn score on generated turns"
+    if REAL_CONVERSATIONS.is_file():
+        calibrate.append(f"real={real}")
+        title += " and real conversations"
+    return steps + [
+        Step(title, calibrate, bundle / "manifest.json"),
         Step(
             "replay the held-out families through the response policy",
             [

@@ -164,13 +164,8 @@ COMMAND_TARGETS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("render", "avatarlab.turn.generator.RenderOptions", {}),
     ],
     "turn_evaluate.yaml": [("", "avatarlab.turn.evaluate.evaluate", {"word_delay_s": "word_delays"})],
-    "turn_loro.yaml": [
-        (
-            "",
-            "avatarlab.turn.loro.leave_one_recording_out",
-            {"train_overrides": "overrides"},
-        )
-    ],
+    "turn_calibrate.yaml": [("", "avatarlab.turn.calibrate.calibrate", {"word_delay_s": "word_delays"})],
+    "turn_loro.yaml": [("", "avatarlab.turn.loro.leave_one_recording_out", {})],
     "turn_real.yaml": [
         ("", "avatarlab.turn.real.build_real_corpus", {"asr_model_dir": "model_dir"}),
         ("rule", "avatarlab.turn.real.TurnRule", {}),

@@ -17,6 +17,7 @@ import torch
 
 from avatarlab.runtime.bundle import REEXPORT, BundleError, read_bundle
 from avatarlab.turn.embed import PrefixEmbedder, WordPieceVectors, prefix_text
+from avatarlab.turn.end_calibration import EndCalibration, calibration_inputs
 from avatarlab.turn.features import (
     CONT_DIM,
     FeatureSpec,
@@ -29,6 +30,7 @@ from avatarlab.turn.format import Word, normalize_word
 from avatarlab.turn.lexical import N_LATE, late_cues
 from avatarlab.turn.model import TurnModel, TurnModelConfig
 from avatarlab.turn.prosody import FrameTrack
+from avatarlab.turn.voice import VoiceTrack, voice_features
 
 TURN_BUNDLE_KIND = "turn"
 
@@ -55,31 +57,45 @@ class TurnPredictor:
         spec: FeatureSpec,
         embed: Callable[[str], np.ndarray],
         pieces: WordPieceVectors | None = None,
+        calibration: EndCalibration | None = None,
+        voice: bool = False,
     ) -> None:
+        """`calibration`: p_end from the bundle's end calibration instead of the end head alone; `voice`: keep
+        the voice-activity track (always with a calibration; end_inputs() needs it)."""
         self.model = model.eval()
         self.spec = spec
         self.embed = embed
         self.pieces = pieces or WordPieceVectors()
+        self.calibration = calibration
+        self.voice = VoiceTrack() if voice or calibration is not None else None
         self.reset()
 
     @classmethod
-    def from_bundle(cls, path: str | Path, embed: Callable[[str], np.ndarray] | None = None) -> TurnPredictor:
+    def from_bundle(
+        cls, path: str | Path, embed: Callable[[str], np.ndarray] | None = None, voice: bool = False
+    ) -> TurnPredictor:
         bundle = read_bundle(path, kind=TURN_BUNDLE_KIND)
         try:
             spec = FeatureSpec.from_dict(bundle.feature_spec)
             model = TurnModel(TurnModelConfig.from_stored(bundle.config["model"]))
             model.load_state_dict(bundle.tensors)
+            stored = bundle.config.get("end_calibration")
+            calibration = EndCalibration.from_dict(stored) if stored else None
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise BundleError(
                 f"{path} does not fit this avatarlab's turn predictor ({e})",
                 REEXPORT,
             ) from e
-        return cls(model, spec, embed or PrefixEmbedder(quantize=spec.quantize_embedder))
+        return cls(model, spec, embed or PrefixEmbedder(quantize=spec.quantize_embedder), None, calibration, voice)
 
-    def reset(self, track: FrameTrack | None = None) -> None:
-        """Start a new turn. A complete `track` (FrameTrack.from_audio of the whole turn) may be given
-        for offline replay: every feature still reads only frames that have ended by its time."""
-        self.track = track if track is not None else FrameTrack(self.spec.prosody)
+    def reset(self, audio: np.ndarray | None = None) -> None:
+        """Start a new turn. The whole turn's `audio` may be given at once for offline replay: every feature
+        still reads only frames that have ended by its time."""
+        self.track = FrameTrack(self.spec.prosody) if audio is None else FrameTrack.from_audio(audio, self.spec.prosody)
+        if self.voice is not None:
+            self.voice.reset()
+            if audio is not None:
+                self.voice.push(audio)
         self.words: list[Word] = []
         self.tokens: list[str] = []
         self.pending: list[Word] = []
@@ -94,6 +110,8 @@ class TurnPredictor:
     def push_audio(self, samples: np.ndarray) -> None:
         """Audio since the last call: mono float32 at the spec's sample rate (16 kHz)."""
         self.track.push(samples)
+        if self.voice is not None:
+            self.voice.push(samples)
 
     def push_word(self, word: str, start: float, end: float, final: bool = True) -> None:
         """A recognised word (times in seconds from the turn's start). Non-final words are held as
@@ -124,17 +142,33 @@ class TurnPredictor:
                 np.asarray(self.embed(prefix_text(self.tokens, i + 1, self.spec.window_words)), np.float32)
             )
 
+    def _end_features(self, steps: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tick [S, TICK_DIM], word [S, WORD_DIM] and prefix embedding [S, 384] inputs of the end head at ticks
+        `steps` with `words[i]` (>= 1) words known."""
+        self._catch_up()
+        k = np.asarray(words, np.int64)
+        ends = np.array([w.end for w in self.words])
+        tick = tick_features(self.track, np.asarray(steps, np.int64), ends[k - 1])
+        return tick, np.stack(self._word_feats)[k - 1], np.stack(self._embs)[k - 1]
+
+    @torch.inference_mode()
+    def end_inputs(self, steps: np.ndarray, words: np.ndarray) -> np.ndarray:
+        """[S, len(CALIBRATION_INPUTS)] the end calibration's inputs at ticks `steps` with `words[i]` (>= 1) known."""
+        if self.voice is None:
+            raise ValueError("end_inputs needs the voice-activity track: build the predictor with voice=True")
+        tick, word, emb = self._end_features(steps, words)
+        _, evidence = self.model.end_parts(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
+        return calibration_inputs(tick, voice_features(self.voice, np.asarray(steps)), word, evidence.numpy())
+
     @torch.inference_mode()
     def end_probabilities(self, steps: np.ndarray, words: np.ndarray) -> np.ndarray:
         """p_end at many ticks at once (offline replay): `words[i]` words known at tick `steps[i]` (>= 1).
 
         The end head reads neither the reference prefix nor pair features, so this equals update()."""
-        self._catch_up()
-        k = np.asarray(words, np.int64)
-        ends = np.array([w.end for w in self.words])
-        tick = tick_features(self.track, np.asarray(steps, np.int64), ends[k - 1])
-        emb = np.stack(self._embs)[k - 1]  # [S, 384]
-        word = np.stack(self._word_feats)[k - 1]
+        if self.calibration is not None:
+            logit = self.calibration.logit(self.end_inputs(steps, words))
+            return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+        tick, word, emb = self._end_features(steps, words)
         logit = self.model.end_logit(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
         return torch.sigmoid(logit).numpy()
 
@@ -207,6 +241,8 @@ class TurnPredictor:
             torch.from_numpy(self._continuation(r, k)),
         )
         p_end = torch.sigmoid(end_logit).numpy()
+        if self.calibration is not None:
+            p_end = np.repeat(self.end_probabilities(np.array([step]), np.array([k])), len(r))
         p_stable = torch.sigmoid(stable_logit).numpy()
         out = [Prediction(t, k, float(p_end[i]), float(p_stable[i]), int(r[i]), silence, pause) for i in range(len(r))]
         return out if references is not None else out[0]

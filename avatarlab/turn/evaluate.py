@@ -39,7 +39,7 @@ def load_predictor(
     policy thresholds with the non-None values of `policy` in place of the bundle's."""
     probe = TurnPredictor.from_bundle(bundle, embed=lambda text: None)  # validates the bundle before the embedder loads
     cache = make_embedding_cache(corpus_dir, probe.spec)
-    predictor = TurnPredictor(probe.model, probe.spec, cache)
+    predictor = TurnPredictor(probe.model, probe.spec, cache, calibration=probe.calibration)
     chosen = {k: v for k, v in policy.items() if v is not None}
     thresholds = {**read_bundle(bundle, kind=TURN_BUNDLE_KIND).config.get("policy", {}), **chosen}
     make_policies(thresholds, 0.7)  # checks the thresholds

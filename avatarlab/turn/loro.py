@@ -1,11 +1,11 @@
 """`python -m avatarlab.turn.loro [real=FILE.jsonl] [out=DIR]`: the turn predictor on real speech, leave one
 recording out.
 
-For each recording of the real corpus (`python -m avatarlab.turn.real`): train the predictor on the generated
-corpus plus the real turns of every other recording, export it, and replay the held-out recording's turns
-through it. Nothing about the held-out recording informs its fold's training, thresholds or stopping. The
-ten test sets are pooled into one report (the files `avatarlab.turn.evaluate` writes), beside the same figures
-of the model trained without any real speech (`base`), which needs no folds.
+For each recording of the real corpus (`python -m avatarlab.turn.real`): fit the base bundle's end calibration
+(`avatarlab.turn.calibrate`) on the generated validation turns plus the real turns of every other recording,
+and replay the held-out recording's turns through it. Nothing about the held-out recording informs its fold's
+calibration or thresholds. The test sets are pooled into one report (the files `avatarlab.turn.evaluate`
+writes), beside the same figures of the base bundle (`base`: no real speech), which needs no folds.
 
 Each fold's bundle stays in OUT/folds/RECORDING/; an interrupted run resumes where it stopped.
 """
@@ -13,11 +13,8 @@ Each fold's bundle stays in OUT/folds/RECORDING/; an interrupted run resumes whe
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
+from avatarlab.turn.calibrate import CalibrationRows, CalibrationSetup, calibrate, calibration_rows, calibration_setup
 from avatarlab.turn.evaluate import figures, load_predictor, make_policies, read_turns, replay_turns, write_report
 from avatarlab.turn.format import Turn, write_corpus
 from avatarlab.turn.replay import Trace
@@ -38,39 +36,32 @@ def recording_of(turn: Turn) -> str:
     return str(turn.extra.get("recording") or turn.family or turn.id)
 
 
-def _run(args: list[str], what: str) -> None:
-    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "HF_HUB_OFFLINE": "1"}
-    print(f"    $ {' '.join(args)}", flush=True)
-    result = subprocess.run(args, env=env)
-    if result.returncode != 0:
-        raise UserInputError(f"{what} failed (exit {result.returncode})", "see its output above; rerun to resume")
-
-
-def train_fold(
-    fold_dir: Path, train_turns: list[Turn], experiment: str, extra_share: float, overrides: Sequence[str]
+def calibrate_fold(
+    fold_dir: Path,
+    base_bundle: str | Path,
+    train_turns: list[Turn],
+    real_dir: Path,
+    setup: CalibrationSetup,
+    word_delays: Sequence[float],
+    tail_s: float,
+    generated_rows: Callable[[], CalibrationRows],
 ) -> Path:
-    """Train and export one fold's predictor (skipped when its bundle exists); returns the bundle folder."""
+    """Calibrate one fold's bundle (skipped when it exists); returns the bundle folder."""
     bundle = fold_dir / "bundle"
     if (bundle / "manifest.json").is_file():
-        print(f"    {bundle} exists: fold already trained", flush=True)
+        print(f"    {bundle} exists: fold already calibrated", flush=True)
         return bundle
-    train_file = write_corpus(fold_dir / "train.jsonl", train_turns)
-    run_dir = fold_dir / "run"
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "avatarlab.train",
-            f"experiment={experiment}",
-            f"data.extra_train={train_file.resolve()}",
-            f"data.extra_share={extra_share}",
-            f"hydra.run.dir={run_dir.resolve()}",
-            "ckpt_path=last",
-            *overrides,
-        ],
-        "training the fold",
+    write_corpus(fold_dir / "train.jsonl", train_turns)
+    calibrate(
+        base_bundle,
+        bundle,
+        setup,
+        real=train_turns,
+        real_dir=real_dir,
+        word_delays=word_delays,
+        tail_s=tail_s,
+        generated_rows=generated_rows(),
     )
-    _run([sys.executable, "-m", "avatarlab.export", f"run={run_dir.resolve()}", f"out={bundle.resolve()}"], "export")
     return bundle
 
 
@@ -96,9 +87,7 @@ def leave_one_recording_out(
     out: str | Path,
     *,
     base_bundle: str | Path,
-    experiment: str,
-    extra_share: float,
-    overrides: Sequence[str],
+    setup: CalibrationSetup,
     policy: dict[str, Any],
     silence_timeout_s: float,
     tail_s: float,
@@ -106,7 +95,7 @@ def leave_one_recording_out(
     llm_first_words_s: float,
     bootstrap: int,
 ) -> dict[str, Any]:
-    """Train, replay and pool every fold; write OUT/pooled/ and OUT/base/ reports; return both results."""
+    """Calibrate, replay and pool every fold; write OUT/pooled/ and OUT/base/ reports; return both results."""
     real = Path(real)
     turns = read_turns(real)
     recordings = sorted({recording_of(t) for t in turns})
@@ -119,11 +108,19 @@ def leave_one_recording_out(
     pooled: list[list[Trace]] = [[] for _ in word_delays]
     thresholds: dict[str, Any] = {}
     folds = []
+    rows: list[CalibrationRows] = []
+
+    def generated_rows() -> CalibrationRows:  # the same for every fold: computed once
+        if not rows:
+            rows.append(calibration_rows(base_bundle, setup.generated, setup.generated_dir, word_delays, tail_s))
+        return rows[0]
+
     for i, held_out in enumerate(recordings, 1):
         test = [t for t in turns if recording_of(t) == held_out]
         train = [t for t in turns if recording_of(t) != held_out]
-        print(f"\n[fold {i}/{len(recordings)}] held out: {held_out} ({len(test)} turns; {len(train)} to train on)")
-        bundle = train_fold(out / "folds" / held_out, train, experiment, extra_share, overrides)
+        print(f"\n[fold {i}/{len(recordings)}] held out: {held_out} ({len(test)} turns; {len(train)} to fit on)")
+        fold_dir = out / "folds" / held_out
+        bundle = calibrate_fold(fold_dir, base_bundle, train, real.parent, setup, word_delays, tail_s, generated_rows)
         traces, thresholds = replay_with(bundle, test, real.parent, policy, silence_timeout_s, tail_s, word_delays)
         for pool, fold_traces in zip(pooled, traces):
             pool.extend(fold_traces)
@@ -134,9 +131,8 @@ def leave_one_recording_out(
         "turns": len(turns),
         "recordings": recordings,
         "folds": folds,
-        "experiment": experiment,
-        "extra_share": extra_share,
-        "overrides": list(overrides),
+        "base_bundle": str(base_bundle),
+        "calibration": {"generated_turns": len(setup.generated), "generated_weight": setup.generated_weight},
         "policy": thresholds,
         "seconds": round(time.perf_counter() - started, 1),
         "by_delay": figures(pooled, word_delays, thresholds, **options),
@@ -155,7 +151,7 @@ def leave_one_recording_out(
         "by_delay": figures(base_traces, word_delays, base_thresholds, **options),
     }
     text = write_report(out / "base", base, base_traces)
-    print(f"\nthe same turns through {base_bundle} (trained on generated speech only):\n\n{text}")
+    print(f"\nthe same turns through {base_bundle} (no real speech):\n\n{text}")
     print(f"\nreports in {out}/pooled and {out}/base")
     return {"pooled": results, "base": base}
 
@@ -170,9 +166,7 @@ def main(cfg: DictConfig) -> None:
             cfg.real,
             cfg.out,
             base_bundle=cfg.base_bundle,
-            experiment=checked("experiment", cfg.experiment, str),
-            extra_share=checked("extra_share", cfg.extra_share, float, minimum=0.0),
-            overrides=[str(o) for o in cfg.train_overrides or []],
+            setup=calibration_setup(cfg.calibration),
             policy={k: checked(f"policy.{k}", v, float, minimum=0.0) for k, v in chosen.items()},
             silence_timeout_s=checked("silence_timeout_s", cfg.silence_timeout_s, float, above=0.0),
             tail_s=checked("tail_s", cfg.tail_s, float, minimum=0.0),

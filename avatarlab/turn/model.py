@@ -80,17 +80,24 @@ class TurnModel(nn.Module):
         keep = (torch.rand(embs[0].shape[0], 1, device=embs[0].device) >= p).to(embs[0].dtype)  # [B, 1]
         return tuple(e * keep for e in embs)
 
-    def end_logit(self, cur_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor) -> torch.Tensor:
-        """[B] from the current prefix only (no reference, no pair features)."""
+    def end_parts(
+        self, cur_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B] the silence part of the end logit (zeros with one head) and [B] the word evidence (unbounded)."""
         if not self.config.end_embedding:
             evidence = self.end_head(torch.cat([word, tick], dim=-1)).squeeze(-1)
         else:
             (cur_emb,) = self._hide(self.config.end_emb_dropout, cur_emb)
             evidence = self.end_head(torch.cat([self.proj(cur_emb), word, tick], dim=-1)).squeeze(-1)
         if self.end_tick is None:
-            return evidence
+            return torch.zeros_like(evidence), evidence
+        return self.end_tick(tick).squeeze(-1), evidence
+
+    def end_logit(self, cur_emb: torch.Tensor, word: torch.Tensor, tick: torch.Tensor) -> torch.Tensor:
+        """[B] from the current prefix only (no reference, no pair features)."""
+        silence, evidence = self.end_parts(cur_emb, word, tick)
         bound = self.config.end_evidence_bound
-        return self.end_tick(tick).squeeze(-1) + bound * torch.tanh(evidence / bound)
+        return evidence if self.end_tick is None else silence + bound * torch.tanh(evidence / bound)
 
     def stable_logit(
         self, cur_emb: torch.Tensor, ref_emb: torch.Tensor, word: torch.Tensor, pair: torch.Tensor, cont: torch.Tensor

@@ -12,7 +12,6 @@ from avatarlab.runtime.turn_predictor import Prediction, TurnPredictor
 from avatarlab.spec.stream import TICK_RATE
 from avatarlab.turn.features import arrival_step, tick_features
 from avatarlab.turn.format import Turn
-from avatarlab.turn.prosody import FrameTrack
 
 
 @dataclass
@@ -87,6 +86,21 @@ class _Recorder:
         )
 
 
+def hear_offline(
+    predictor: TurnPredictor, turn: Turn, audio: np.ndarray, tail_s: float, word_delay_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give the predictor the whole turn at once (offline replay); return its ticks [S] (1, 2, ...) and the
+    words known at each [S] when every word is known `word_delay_s` after it ends."""
+    hop = predictor.spec.prosody.hop
+    arrivals = np.array([arrival_step(w.end, word_delay_s) for w in turn.words])
+    last = min(arrival_step(turn.end, word_delay_s) + int(round(tail_s * TICK_RATE)), len(audio) // hop)
+    predictor.reset(audio=audio[: last * hop])
+    for w in turn.words:
+        predictor.push_word(w.word, w.start, w.end)
+    steps = np.arange(1, last + 1)
+    return steps, np.searchsorted(arrivals, steps, side="right")
+
+
 def replay(
     turn: Turn,
     audio: np.ndarray,
@@ -118,11 +132,7 @@ def replay(
             rec.tick(predictor.update(step / TICK_RATE, references=[p.draft for p in policies]))
         return rec.trace()
 
-    predictor.reset(track=FrameTrack.from_audio(audio[: last * hop], predictor.spec.prosody))
-    for w in turn.words:
-        predictor.push_word(w.word, w.start, w.end)
-    steps = np.arange(1, last + 1)
-    known = np.searchsorted(arrivals, steps, side="right")  # words known at each tick
+    steps, known = hear_offline(predictor, turn, audio, tail_s, word_delay_s)
     ends = np.array([w.end for w in turn.words])
     tick = tick_features(predictor.track, steps, np.where(known > 0, ends[np.maximum(known, 1) - 1], np.nan))
     p_end = np.zeros(len(steps))

@@ -1,23 +1,20 @@
-"""Leave one recording out: each fold trains without its held-out recording, the test sets pool, a rerun resumes."""
+"""Leave one recording out: each fold calibrates without its held-out recording, the test sets pool, a rerun
+resumes."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
+from avatarlab.cli import CONFIG_DIR
 from avatarlab.config_args import config_values
+from avatarlab.turn.calibrate import calibration_setup
 from avatarlab.turn.format import read_corpus, write_corpus
 from avatarlab.turn.loro import leave_one_recording_out
-
-FOLD_OVERRIDES = [
-    "logger=csv",
-    "data.val_samples=2000",
-    "trainer.max_steps=30",
-    "trainer.val_check_interval=30",
-    "callbacks.model_checkpoint.every_n_train_steps=30",
-]
 
 
 @pytest.mark.slow
@@ -30,16 +27,15 @@ def test_folds_hold_out_whole_recordings_and_pool(
         for i, t in enumerate(turns)
     ]
     real = write_corpus(tmp_path / "real" / "conversations.jsonl", recorded)
-    options = {
-        **config_values("turn_evaluate.yaml", "policy", "silence_timeout_s", "tail_s", "llm_first_words_s"),
-        **config_values("turn_loro.yaml", "experiment", "extra_share"),
-    }
+    node = OmegaConf.load(CONFIG_DIR / "calibration" / "default.yaml")
+    node.generated, node.generated_limit = str(tiny_corpus / "val.jsonl"), 8
+    node.trees.min_samples_leaf = 20
     run = {
         "base_bundle": tiny_bundle,
-        "overrides": [f"data.corpus_dir={tiny_corpus}", *FOLD_OVERRIDES],
+        "setup": calibration_setup(node),
         "word_delays": [0.0, 0.4],
         "bootstrap": 50,
-        **options,
+        **config_values("turn_evaluate.yaml", "policy", "silence_timeout_s", "tail_s", "llm_first_words_s"),
     }
     results = leave_one_recording_out(real, tmp_path / "loro", **run)
     pooled = results["pooled"]
@@ -47,8 +43,9 @@ def test_folds_hold_out_whole_recordings_and_pool(
     for fold in pooled["folds"]:
         train_ids = {t.id for t in read_corpus(tmp_path / "loro" / "folds" / fold["recording"] / "train.jsonl")}
         held_out = {t.id for t in recorded if t.extra["recording"] == fold["recording"]}
-        assert train_ids and not train_ids & held_out  # nothing of the held-out recording trains its fold
-        assert (Path(fold["bundle"]) / "manifest.json").is_file()
+        assert train_ids and not train_ids & held_out  # nothing of the held-out recording calibrates its fold
+        manifest = json.loads((Path(fold["bundle"]) / "manifest.json").read_text())
+        assert manifest["metadata"]["calibration"]["real_recordings"] == sorted({"rec0", "rec1"} - {fold["recording"]})
     for report in ("pooled", "base"):
         for name in ("results.json", "table.md", "cutoff_curve.png"):
             assert (tmp_path / "loro" / report / name).is_file()
@@ -57,5 +54,5 @@ def test_folds_hold_out_whole_recordings_and_pool(
         pooled["by_delay"][0]["field"]["silence"]["end_auc"]["value"]
     )  # the silence baseline does not depend on the model
     capsys.readouterr()
-    leave_one_recording_out(real, tmp_path / "loro", **run)  # a rerun finds every fold's bundle: no training
-    assert capsys.readouterr().out.count("fold already trained") == 2
+    leave_one_recording_out(real, tmp_path / "loro", **run)  # a rerun finds every fold's bundle
+    assert capsys.readouterr().out.count("fold already calibrated") == 2
