@@ -232,17 +232,21 @@ class TurnPredictor:
             first_after,
         )
         word = np.repeat(self._word_feats[-1][None], len(r), axis=0)
-        end_logit, stable_logit = self.model(
+        stable_logit = self.model.stable_logit(
             torch.from_numpy(emb_cur),
             torch.from_numpy(emb_ref),
             torch.from_numpy(word),
-            torch.from_numpy(np.repeat(tick, len(r), axis=0)),
             torch.from_numpy(pair),
             torch.from_numpy(self._continuation(r, k)),
         )
-        p_end = torch.sigmoid(end_logit).numpy()
-        if self.calibration is not None:
-            p_end = np.repeat(self.end_probabilities(np.array([step]), np.array([k])), len(r))
+        cur, newest = torch.from_numpy(emb_cur[:1]), torch.from_numpy(word[:1])
+        if self.calibration is None:
+            p_end = float(torch.sigmoid(self.model.end_logit(cur, newest, torch.from_numpy(tick)))[0])
+        else:  # the end head's word evidence at this tick, through the trees
+            _, evidence = self.model.end_parts(cur, newest, torch.from_numpy(tick))
+            voice = voice_features(self.voice, np.array([step]))
+            logit = float(self.calibration.logit(calibration_inputs(tick, voice, word[:1], evidence.numpy()))[0])
+            p_end = 1.0 / (1.0 + np.exp(-logit))
         p_stable = torch.sigmoid(stable_logit).numpy()
-        out = [Prediction(t, k, float(p_end[i]), float(p_stable[i]), int(r[i]), silence, pause) for i in range(len(r))]
+        out = [Prediction(t, k, float(p_end), float(p_stable[i]), int(r[i]), silence, pause) for i in range(len(r))]
         return out if references is not None else out[0]

@@ -46,7 +46,7 @@ def silero_model_file(name: str = "silero_vad.onnx") -> Path:
     """The ONNX model inside the installed silero-vad package."""
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("silero-vad is not installed: pip install -e '.[serve]' (or pip install silero-vad)")
+        raise ImportError("silero-vad is not installed: pip install -e . (or pip install silero-vad)")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
     if not path.is_file():
         raise ImportError(f"the silero-vad package has no {name} (found {path.parent}); reinstall silero-vad>=5.1")
