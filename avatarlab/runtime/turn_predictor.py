@@ -71,9 +71,7 @@ class TurnPredictor:
         self.reset()
 
     @classmethod
-    def from_bundle(
-        cls, path: str | Path, embed: Callable[[str], np.ndarray] | None = None, voice: bool = False
-    ) -> TurnPredictor:
+    def from_bundle(cls, path: str | Path, embed: Callable[[str], np.ndarray] | None = None) -> TurnPredictor:
         bundle = read_bundle(path, kind=TURN_BUNDLE_KIND)
         try:
             spec = FeatureSpec.from_dict(bundle.feature_spec)
@@ -86,7 +84,7 @@ class TurnPredictor:
                 f"{path} does not fit this avatarlab's turn predictor ({e})",
                 REEXPORT,
             ) from e
-        return cls(model, spec, embed or PrefixEmbedder(quantize=spec.quantize_embedder), None, calibration, voice)
+        return cls(model, spec, embed or PrefixEmbedder(quantize=spec.quantize_embedder), calibration=calibration)
 
     def reset(self, audio: np.ndarray | None = None) -> None:
         """Start a new turn. The whole turn's `audio` may be given at once for offline replay: every feature
@@ -151,26 +149,32 @@ class TurnPredictor:
         tick = tick_features(self.track, np.asarray(steps, np.int64), ends[k - 1])
         return tick, np.stack(self._word_feats)[k - 1], np.stack(self._embs)[k - 1]
 
+    def _inputs(self, steps: np.ndarray, tick: np.ndarray, word: np.ndarray, emb: np.ndarray) -> np.ndarray:
+        """[S, len(CALIBRATION_INPUTS)] from the end head's inputs at ticks `steps`."""
+        if self.voice is None:
+            raise ValueError("the end calibration's inputs need the voice-activity track: pass voice=True")
+        _, evidence = self.model.end_parts(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
+        return calibration_inputs(tick, voice_features(self.voice, np.asarray(steps)), word, evidence.numpy())
+
+    def _end_probability(self, steps: np.ndarray, tick: np.ndarray, word: np.ndarray, emb: np.ndarray) -> np.ndarray:
+        """[S] p_end from the end head's inputs: through the calibration when the bundle has one."""
+        if self.calibration is not None:
+            logit = self.calibration.logit(self._inputs(steps, tick, word, emb))
+            return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+        logit = self.model.end_logit(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
+        return torch.sigmoid(logit).numpy()
+
     @torch.inference_mode()
     def end_inputs(self, steps: np.ndarray, words: np.ndarray) -> np.ndarray:
         """[S, len(CALIBRATION_INPUTS)] the end calibration's inputs at ticks `steps` with `words[i]` (>= 1) known."""
-        if self.voice is None:
-            raise ValueError("end_inputs needs the voice-activity track: build the predictor with voice=True")
-        tick, word, emb = self._end_features(steps, words)
-        _, evidence = self.model.end_parts(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
-        return calibration_inputs(tick, voice_features(self.voice, np.asarray(steps)), word, evidence.numpy())
+        return self._inputs(steps, *self._end_features(steps, words))
 
     @torch.inference_mode()
     def end_probabilities(self, steps: np.ndarray, words: np.ndarray) -> np.ndarray:
         """p_end at many ticks at once (offline replay): `words[i]` words known at tick `steps[i]` (>= 1).
 
         The end head reads neither the reference prefix nor pair features, so this equals update()."""
-        if self.calibration is not None:
-            logit = self.calibration.logit(self.end_inputs(steps, words))
-            return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
-        tick, word, emb = self._end_features(steps, words)
-        logit = self.model.end_logit(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
-        return torch.sigmoid(logit).numpy()
+        return self._end_probability(steps, *self._end_features(steps, words))
 
     def _continuation(self, refs: np.ndarray, k: int) -> np.ndarray:
         """[R, CONT_DIM] for the words after each reference prefix."""
@@ -239,14 +243,7 @@ class TurnPredictor:
             torch.from_numpy(pair),
             torch.from_numpy(self._continuation(r, k)),
         )
-        cur, newest = torch.from_numpy(emb_cur[:1]), torch.from_numpy(word[:1])
-        if self.calibration is None:
-            p_end = float(torch.sigmoid(self.model.end_logit(cur, newest, torch.from_numpy(tick)))[0])
-        else:  # the end head's word evidence at this tick, through the trees
-            _, evidence = self.model.end_parts(cur, newest, torch.from_numpy(tick))
-            voice = voice_features(self.voice, np.array([step]))
-            logit = float(self.calibration.logit(calibration_inputs(tick, voice, word[:1], evidence.numpy()))[0])
-            p_end = 1.0 / (1.0 + np.exp(-logit))
+        p_end = float(self._end_probability(np.array([step]), tick, word[:1], emb_cur[:1])[0])
         p_stable = torch.sigmoid(stable_logit).numpy()
         out = [Prediction(t, k, float(p_end), float(p_stable[i]), int(r[i]), silence, pause) for i in range(len(r))]
         return out if references is not None else out[0]

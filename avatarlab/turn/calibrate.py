@@ -26,12 +26,12 @@ from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
 from avatarlab.export.bundle import write_bundle
 from avatarlab.runtime.bundle import read_bundle
-from avatarlab.runtime.turn_predictor import TURN_BUNDLE_KIND, TurnPredictor
+from avatarlab.runtime.turn_predictor import TURN_BUNDLE_KIND
 from avatarlab.turn.end_calibration import CALIBRATION_INPUTS, CalibrationOptions, EndCalibration, fit_end_calibration
-from avatarlab.turn.evaluate import read_turns
+from avatarlab.turn.evaluate import load_predictor, read_turns
 from avatarlab.turn.format import Turn
 from avatarlab.turn.replay import hear_offline
-from avatarlab.turn.tables import load_turn_audio, make_embedding_cache
+from avatarlab.turn.tables import load_turn_audio
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,7 @@ def calibration_rows(
     bundle: str | Path, turns: list[Turn], corpus_dir: Path, word_delays: Sequence[float], tail_s: float
 ) -> CalibrationRows:
     """The calibration's rows of every heard tick of `turns` at every delay."""
-    probe = TurnPredictor.from_bundle(bundle, embed=lambda text: None)
-    cache = make_embedding_cache(corpus_dir, probe.spec)
-    predictor = TurnPredictor(probe.model, probe.spec, cache, voice=True)
+    predictor, cache, _ = load_predictor(bundle, corpus_dir, {}, voice=True)
     xs, ys, hearings, delays = [], [], [], []
     for turn in turns:
         audio = load_turn_audio(turn, predictor.spec.prosody.sample_rate)

@@ -33,13 +33,14 @@ log = logging.getLogger(__name__)
 
 
 def load_predictor(
-    bundle: str | Path, corpus_dir: Path, policy: dict[str, Any]
+    bundle: str | Path, corpus_dir: Path, policy: dict[str, Any], voice: bool = False
 ) -> tuple[TurnPredictor, EmbeddingCache, dict[str, Any]]:
     """The bundle's predictor reading the corpus folder's embedding cache (returned too, to be saved), and its
-    policy thresholds with the non-None values of `policy` in place of the bundle's."""
+    policy thresholds with the non-None values of `policy` in place of the bundle's; `voice`: with the
+    voice-activity track even without a calibration (to compute a calibration's inputs)."""
     probe = TurnPredictor.from_bundle(bundle, embed=lambda text: None)  # validates the bundle before the embedder loads
     cache = make_embedding_cache(corpus_dir, probe.spec)
-    predictor = TurnPredictor(probe.model, probe.spec, cache, calibration=probe.calibration)
+    predictor = TurnPredictor(probe.model, probe.spec, cache, calibration=probe.calibration, voice=voice)
     chosen = {k: v for k, v in policy.items() if v is not None}
     thresholds = {**read_bundle(bundle, kind=TURN_BUNDLE_KIND).config.get("policy", {}), **chosen}
     make_policies(thresholds, 0.7)  # checks the thresholds
