@@ -20,7 +20,7 @@ from avatarlab.turn.features import TICK_NAMES, WORD_NAMES
 from avatarlab.turn.lexical import CATEGORIES
 from avatarlab.turn.voice import VOICE_NAMES
 
-CALIBRATION_INPUTS = (*TICK_NAMES, *VOICE_NAMES, "open_word", "word_evidence")
+CALIBRATION_INPUTS = (*TICK_NAMES, *VOICE_NAMES, "unheard_speech", "open_word", "word_evidence")
 # a newest word of these categories rarely ends a turn ("and", "the", "um", "if", "I", "was" ...)
 OPEN_CATEGORIES = (
     "filler",
@@ -40,10 +40,13 @@ EVIDENCE_SCALE = 4.0  # word_evidence = tanh(the end head's word evidence / this
 
 def calibration_inputs(tick: np.ndarray, voice: np.ndarray, word: np.ndarray, evidence: np.ndarray) -> np.ndarray:
     """[S, len(CALIBRATION_INPUTS)] from tick [S, TICK_DIM], voice [S, VOICE_DIM], word [S, WORD_DIM] features and
-    the end head's word evidence [S] (logit units)."""
+    the end head's word evidence [S] (logit units). unheard_speech: how long the voice went on after the newest
+    known word ended (speech the recognizer has not delivered yet)."""
     open_word = word[:, OPEN_WORD_COLUMNS].max(axis=1)
+    pause, voice_silence = tick[:, TICK_NAMES.index("pause")], voice[:, VOICE_NAMES.index("voice_silence")]
+    unheard = np.clip(pause - voice_silence, 0.0, None)
     return np.concatenate(
-        [tick, voice, open_word[:, None], np.tanh(evidence / EVIDENCE_SCALE)[:, None]], axis=1
+        [tick, voice, unheard[:, None], open_word[:, None], np.tanh(evidence / EVIDENCE_SCALE)[:, None]], axis=1
     ).astype(np.float64)
 
 

@@ -18,11 +18,18 @@ from avatarlab.config_args import config_args
 from avatarlab.runtime.response_policy import ResponsePolicy, SilencePolicy
 from avatarlab.runtime.turn_predictor import TurnPredictor
 from avatarlab.turn.calibrate import CalibrationRows, calibrate, calibration_setup, commit_threshold_for
-from avatarlab.turn.end_calibration import CALIBRATION_INPUTS, CalibrationOptions, EndCalibration, fit_end_calibration
+from avatarlab.turn.end_calibration import (
+    CALIBRATION_INPUTS,
+    CalibrationOptions,
+    EndCalibration,
+    calibration_inputs,
+    fit_end_calibration,
+)
+from avatarlab.turn.features import TICK_NAMES, WORD_NAMES
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.replay import replay
 from avatarlab.turn.tables import load_turn_audio, make_embedding_cache
-from avatarlab.turn.voice import VoiceTrack, voice_features
+from avatarlab.turn.voice import VOICE_NAMES, VoiceTrack, voice_features
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,14 +48,42 @@ def test_voice_track_streams_as_it_reads_whole(tiny_corpus: Path) -> None:
         streamed.push(audio[start : start + 160])
     np.testing.assert_allclose(streamed.probs, whole.probs, atol=1e-6)
     steps = np.arange(1, len(audio) // 160 + 1)
-    features = voice_features(whole, steps)  # [ticks, 4]
-    assert features.shape == (len(steps), 4)
+    features = voice_features(whole, steps)  # [ticks, 5]
+    assert features.shape == (len(steps), 5)
     np.testing.assert_allclose(features, voice_features(streamed, steps), atol=1e-6)
     speech = features[steps / 100 < end - 0.3]
     assert speech[:, 2].max() > 0.9  # the speech is heard as speech
     last = features[-1]
     assert last[0] > 1.0 and last[2] < 0.1  # a second of digital silence at the end: no voice
     assert np.all(np.diff(features[steps / 100 > end + 0.5, 0]) >= 0)  # its silence only grows
+
+
+def test_voice_hold_is_the_longest_pause_between_speech(tiny_corpus: Path) -> None:
+    audio, end = _speech_then_silence(tiny_corpus)
+    speech = audio[: int(end * 16000)]
+    held = np.concatenate([speech, np.zeros(9600, np.float32), speech, np.zeros(16000, np.float32)])  # a 0.6 s hold
+    track = VoiceTrack.from_audio(held)
+    steps = np.arange(1, len(held) // 160 + 1)
+    hold = voice_features(track, steps)[:, VOICE_NAMES.index("voice_hold")]
+    assert hold[steps / 100 < end].max() < 0.3  # no long pause inside the first utterance
+    alone = VoiceTrack.from_audio(speech)  # the utterance's own silence before and after its voice
+    first, last = np.flatnonzero(alone.probs >= 0.5)[[0, -1]]
+    expected = 0.6 + (first + alone.n - last - 1) * alone.frame_s
+    assert abs(hold[-1] - expected) <= 0.1  # the 0.6 s pause (and the utterance's edges), once speech resumed
+    second_starts = end + 0.6
+    assert hold[(steps / 100 > end) & (steps / 100 < second_starts)].max() < 0.3  # a pause counts once it is over
+    assert np.all(np.diff(hold) >= 0)  # the longest so far never shrinks (the final silence is no hold)
+
+
+def test_unheard_speech_is_the_voice_after_the_newest_word() -> None:
+    ticks = 3
+    tick = np.zeros((ticks, len(TICK_NAMES)), np.float32)
+    tick[:, TICK_NAMES.index("pause")] = [0.0, 0.5, 0.5]  # seconds since the newest known word ended
+    voice = np.zeros((ticks, len(VOICE_NAMES)), np.float32)
+    voice[:, VOICE_NAMES.index("voice_silence")] = [0.2, 0.1, 0.6]
+    word = np.zeros((ticks, len(WORD_NAMES)), np.float32)
+    inputs = calibration_inputs(tick, voice, word, np.zeros(ticks))
+    np.testing.assert_allclose(inputs[:, CALIBRATION_INPUTS.index("unheard_speech")], [0.0, 0.4, 0.0], atol=1e-6)
 
 
 def _options() -> CalibrationOptions:
