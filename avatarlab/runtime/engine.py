@@ -262,7 +262,8 @@ class Engine:
             words=[_Shifted(w, self._mic_origin) for w in turn.words],
             p_end=None if turn.last is None else turn.last.p_end,
             p_stable=None if turn.last is None else turn.last.p_stable,
-            echo_score=self._echo_score(turn, now),
+            echo_score=None if self.classifier.echo_correlation is None else self._echo_score(turn, now),
+            quiet_since=None if turn.quiet_since is None else self._mic_origin + turn.quiet_since,
         )
         with self._lock:
             playback = self._playback if self._playback_reply == turn.reply else None

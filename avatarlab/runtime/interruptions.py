@@ -10,7 +10,8 @@ reason. All times are session seconds. In order:
    user words than `max_backchannel_words`, the turn model's p_end and p_stable both at `turn_threshold` or
    above, or `min_barge_in_s` of speech or more (without user words, only when rule 3 finds no echo).
 3. Without user words: echo if words matched the playback or the speech's energy envelope tracks the
-   playback's (`echo_score >= echo_correlation`, see `envelope_correlation`).
+   playback's (`echo_score >= echo_correlation`, see `envelope_correlation`; off when echo_correlation is None,
+   as it is by default: with the echo cancelled, the user's voice over the residual echo tracks the playback too).
 4. Backchannel: user words, all from the closed list of backchannel phrases ("mm-hm", "oh okay", "I see").
 5. False start, once the speech has ended without a user word: at once if it lasted under `max_false_start_s`
    (a cough, a click), else once `word_wait_s` has passed since its end with no word recognised.
@@ -110,7 +111,8 @@ class RecognisedWord(Protocol):
 @dataclass(frozen=True)
 class HeardSpeech:
     """A stretch of user speech: start (VAD), end (None while it goes on), the words recognised in it, the turn
-    model's latest p_end / p_stable for it, and how well its energy tracks the playback's (None: unknown)."""
+    model's latest p_end / p_stable for it, how well its energy tracks the playback's (None: unknown), and
+    since when it has been quiet while its end is not declared yet (None: the voice goes on)."""
 
     start: float
     end: float | None
@@ -118,6 +120,7 @@ class HeardSpeech:
     p_end: float | None = None
     p_stable: float | None = None
     echo_score: float | None = None
+    quiet_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -191,8 +194,9 @@ class InterruptionClassifier:
     max_false_start_s: shorter speech without a word is a false start at its end; word_wait_s: how long after
     longer wordless speech ends to wait for the recognizer; echo_delay_s: the longest delay of the avatar's
     voice coming back into the microphone; echo_correlation: the energy-tracking score from which wordless
-    speech is echo; turn_threshold: p_end and p_stable from which speech is a turn to answer (None: the turn
-    model is not consulted); backchannels: the closed list of backchannel phrases (e.g. BACKCHANNELS)."""
+    speech is echo (None: the rule is off); turn_threshold: p_end and p_stable from which speech is a turn to
+    answer (None: the turn model is not consulted); backchannels: the closed list of backchannel phrases (e.g.
+    BACKCHANNELS)."""
 
     def __init__(
         self,
@@ -201,7 +205,7 @@ class InterruptionClassifier:
         max_false_start_s: float,
         word_wait_s: float,
         echo_delay_s: float,
-        echo_correlation: float,
+        echo_correlation: float | None,
         turn_threshold: float | None,
         backchannels: Iterable[str],
     ) -> None:
@@ -238,8 +242,14 @@ class InterruptionClassifier:
             (echo if self.is_echo(w, playing) else user).extend(tokens(w.text))
         end = speech.end
         ended = end is not None
-        length = (now if end is None else end) - speech.start
-        tracks = speech.echo_score is not None and speech.echo_score >= self.echo_correlation
+        # the voice's length: to its end, or to where it went quiet (the VAD's wait for an end is no speech)
+        voice_until = end if end is not None else speech.quiet_since if speech.quiet_since is not None else now
+        length = voice_until - speech.start
+        tracks = (
+            self.echo_correlation is not None
+            and speech.echo_score is not None
+            and speech.echo_score >= self.echo_correlation
+        )
 
         def verdict(kind: Heard, reason: str, final: bool) -> Verdict:
             return Verdict(kind, reason, final, now, tuple(user), tuple(echo))

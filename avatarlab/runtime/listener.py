@@ -39,7 +39,8 @@ from avatarlab.spec.stream import AUDIO_RATE
 class OpenTurn:
     """The user turn being heard. start: the predictor's time 0 (microphone seconds); speech: VAD runs
     [(start, end or None)]; words: its final words (microphone seconds); reply: the reply the avatar was playing
-    when it began (None: the avatar was silent); barge_in: judged an interruption of that reply."""
+    when it began (None: the avatar was silent); barge_in: judged an interruption of that reply; quiet_since: the
+    voice went quiet then and the VAD waits to declare an end (None: it goes on, or no speech is open)."""
 
     start: float
     speech: list[list[float | None]]
@@ -47,6 +48,7 @@ class OpenTurn:
     reply: int | None = None
     barge_in: bool = False
     last: Prediction | None = None
+    quiet_since: float | None = None
 
     @property
     def text(self) -> str:
@@ -151,6 +153,8 @@ class Listener:
                     self._speech_started(event.t)  # a turn opened here gets its audio up to now, this chunk included
                 else:
                     self._speech_ended(event.t)
+            if self.turn is not None:
+                self.turn.quiet_since = self.vad.quiet_since
             self._feed_asr()
             self._step_turn()
 

@@ -97,6 +97,12 @@ class SileroVAD:
         """Stream seconds of audio scored so far (a partial frame waits for the next chunk)."""
         return self._frames * self.frame_s
 
+    @property
+    def quiet_since(self) -> float | None:
+        """While speaking: the start of the silence that will end the speech if it lasts min_silence_s (None
+        while speech goes on, and when not speaking)."""
+        return self._offset if self.speaking else None
+
     def probability(self, frame: np.ndarray) -> float:
         """Speech probability of one 512-sample frame; advances the model state."""
         x = np.concatenate([self._context, frame])[None]  # [1, 576]

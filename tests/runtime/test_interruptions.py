@@ -25,14 +25,14 @@ from avatarlab.runtime.interruptions import (
 )
 
 
-def classifier(turn_threshold: float | None = 0.9) -> InterruptionClassifier:
+def classifier(turn_threshold: float | None = 0.9, echo_correlation: float | None = 0.8) -> InterruptionClassifier:
     return InterruptionClassifier(
         min_barge_in_s=0.6,
         max_backchannel_words=3,
         max_false_start_s=0.25,
         word_wait_s=0.4,
         echo_delay_s=0.3,
-        echo_correlation=0.8,
+        echo_correlation=echo_correlation,
         turn_threshold=turn_threshold,
         backchannels=BACKCHANNELS,
     )
@@ -96,6 +96,15 @@ def test_long_speech_is_a_barge_in_before_its_words_are_known() -> None:
     assert classifier().classify(long_backchannel, PLAYING, now=11.7).kind is Heard.BARGE_IN
 
 
+def test_the_wait_for_an_end_is_not_speech() -> None:
+    # "oh okay" for 0.5 s, then quiet: the VAD waits to declare its end; the wait does not make it a barge-in
+    quiet = HeardSpeech(start=11.0, end=None, words=said("oh okay", 11.0), quiet_since=11.5)
+    verdict = classifier().classify(quiet, PLAYING, now=11.7)
+    assert verdict.kind is Heard.BACKCHANNEL and not verdict.final
+    going = HeardSpeech(start=11.0, end=None, words=said("oh okay", 11.0))
+    assert classifier().classify(going, PLAYING, now=11.7).kind is Heard.BARGE_IN  # the voice went on
+
+
 def test_a_cough_is_a_false_start() -> None:
     cough = HeardSpeech(start=11.0, end=11.15)
     verdict = classifier().classify(cough, PLAYING, now=11.16)
@@ -152,6 +161,7 @@ def test_energy_that_tracks_the_playback_is_echo() -> None:
     assert verdict.kind is Heard.ECHO and "energy tracks the playback" in verdict.reason
     independent = HeardSpeech(start=11.0, end=None, echo_score=0.3)
     assert classifier().classify(independent, PLAYING, now=12.0).kind is Heard.BARGE_IN
+    assert classifier(echo_correlation=None).classify(tracked, PLAYING, now=12.0).kind is Heard.BARGE_IN  # rule off
 
 
 def test_words_and_phrases() -> None:

@@ -70,6 +70,21 @@ def test_speech_start_and_end_near_the_true_edges(vad: SileroVAD, two_phrases) -
     assert np.median(probs[int(1.2 / vad.frame_s) : int((truth[1][1] - 0.2) / vad.frame_s)]) > vad.threshold
 
 
+def test_quiet_since_marks_the_silence_before_an_end(vad: SileroVAD, two_phrases) -> None:  # type: ignore[no-untyped-def]
+    audio, truth = two_phrases
+    vad.reset()
+    quiet: list[tuple[float, float | None]] = []  # (stream time, quiet_since) after each 10 ms chunk
+    for i in range(0, len(audio), 160):
+        vad.accept(audio[i : i + 160])
+        quiet.append((vad.time, vad.quiet_since))
+    first_end = truth[1][1]
+    waiting = [since for t, since in quiet if first_end < t < first_end + vad.min_silence_s and since is not None]
+    assert waiting and all(abs(since - first_end) < TOLERANCE_S for since in waiting)  # the silence's start
+    # a quiet run inside speech (between words) is shorter than min_silence_s, or it would have ended the speech
+    assert all(t - since <= vad.min_silence_s + vad.frame_s for t, since in quiet if since is not None)
+    assert all(since is None for t, since in quiet if first_end + 0.5 < t < truth[2][1])  # none once it ended
+
+
 def test_chunk_sizes_do_not_change_anything(vad: SileroVAD, two_phrases) -> None:  # type: ignore[no-untyped-def]
     audio, _ = two_phrases
     events, probs = run(vad, audio, [1600])
