@@ -17,7 +17,7 @@ import torch
 
 from avatarlab.runtime.bundle import REEXPORT, BundleError, read_bundle
 from avatarlab.turn.embed import PrefixEmbedder, WordPieceVectors, prefix_text
-from avatarlab.turn.end_calibration import EndCalibration, calibration_inputs
+from avatarlab.turn.end_calibration import EndCalibration, calibration_inputs, leaves_open
 from avatarlab.turn.features import (
     CONT_DIM,
     FeatureSpec,
@@ -140,26 +140,31 @@ class TurnPredictor:
                 np.asarray(self.embed(prefix_text(self.tokens, i + 1, self.spec.window_words)), np.float32)
             )
 
-    def _end_features(self, steps: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _end_features(self, steps: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, ...]:
         """Tick [S, TICK_DIM], word [S, WORD_DIM] and prefix embedding [S, 384] inputs of the end head at ticks
-        `steps` with `words[i]` (>= 1) words known."""
+        `steps` with `words[i]` (>= 1) words known, and whether the newest of them leaves the sentence open [S]."""
         self._catch_up()
         k = np.asarray(words, np.int64)
         ends = np.array([w.end for w in self.words])
         tick = tick_features(self.track, np.asarray(steps, np.int64), ends[k - 1])
-        return tick, np.stack(self._word_feats)[k - 1], np.stack(self._embs)[k - 1]
+        opened = np.array([leaves_open(token) for token in self.tokens], np.float64)[k - 1]
+        return tick, np.stack(self._word_feats)[k - 1], np.stack(self._embs)[k - 1], opened
 
-    def _inputs(self, steps: np.ndarray, tick: np.ndarray, word: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    def _inputs(
+        self, steps: np.ndarray, tick: np.ndarray, word: np.ndarray, emb: np.ndarray, opened: np.ndarray
+    ) -> np.ndarray:
         """[S, len(CALIBRATION_INPUTS)] from the end head's inputs at ticks `steps`."""
         if self.voice is None:
             raise ValueError("the end calibration's inputs need the voice-activity track: pass voice=True")
         _, evidence = self.model.end_parts(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
-        return calibration_inputs(tick, voice_features(self.voice, np.asarray(steps)), word, evidence.numpy())
+        return calibration_inputs(tick, voice_features(self.voice, np.asarray(steps)), opened, evidence.numpy())
 
-    def _end_probability(self, steps: np.ndarray, tick: np.ndarray, word: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    def _end_probability(
+        self, steps: np.ndarray, tick: np.ndarray, word: np.ndarray, emb: np.ndarray, opened: np.ndarray
+    ) -> np.ndarray:
         """[S] p_end from the end head's inputs: through the calibration when the bundle has one."""
         if self.calibration is not None:
-            logit = self.calibration.logit(self._inputs(steps, tick, word, emb))
+            logit = self.calibration.logit(self._inputs(steps, tick, word, emb, opened))
             return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
         logit = self.model.end_logit(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
         return torch.sigmoid(logit).numpy()
@@ -243,7 +248,8 @@ class TurnPredictor:
             torch.from_numpy(pair),
             torch.from_numpy(self._continuation(r, k)),
         )
-        p_end = float(self._end_probability(np.array([step]), tick, word[:1], emb_cur[:1])[0])
+        opened = np.array([float(leaves_open(self.tokens[-1]))])
+        p_end = float(self._end_probability(np.array([step]), tick, word[:1], emb_cur[:1], opened)[0])
         p_stable = torch.sigmoid(stable_logit).numpy()
         out = [Prediction(t, k, float(p_end), float(p_stable[i]), int(r[i]), silence, pause) for i in range(len(r))]
         return out if references is not None else out[0]

@@ -142,6 +142,14 @@ def calibrate(
     policy["commit_threshold"] = commit_threshold_for(
         p_gen, gen, setup.max_false_cut_in, policy["min_silence_s"], policy["max_silence_s"]
     )
+    if real and setup.max_false_cut_in_real is not None:  # and at most this share of the real turns
+        p_own = 1.0 / (1.0 + np.exp(-calibration.logit(own.x)))
+        policy["commit_threshold"] = max(
+            policy["commit_threshold"],
+            commit_threshold_for(
+                p_own, own, setup.max_false_cut_in_real, policy["min_silence_s"], policy["max_silence_s"]
+            ),
+        )
     recordings = sorted({str(t.extra.get("recording") or t.family) for t in real})
     path = write_bundle(
         out,
@@ -184,6 +192,7 @@ class CalibrationSetup:
     generated_dir: Path
     generated_weight: float
     max_false_cut_in: float
+    max_false_cut_in_real: float | None
     options: CalibrationOptions
 
 
@@ -197,11 +206,6 @@ def calibration_setup(node: Any) -> CalibrationSetup:
         raise UserInputError(
             f"bad calibration.trees {options}", "max_depth, max_iter, min_samples_leaf >= 1 and learning_rate > 0"
         )
-    max_false_cut_in = checked("calibration.max_false_cut_in", node.max_false_cut_in, float, minimum=0.0)
-    if max_false_cut_in >= 1.0:
-        raise UserInputError(
-            f"calibration.max_false_cut_in={max_false_cut_in} is not below 1", "pass a share, e.g. 0.02"
-        )
     generated_file = Path(node.generated)
     return CalibrationSetup(
         generated=read_turns(
@@ -209,9 +213,19 @@ def calibration_setup(node: Any) -> CalibrationSetup:
         ),
         generated_dir=generated_file.parent,
         generated_weight=checked("calibration.generated_weight", node.generated_weight, float, above=0.0),
-        max_false_cut_in=max_false_cut_in,
+        max_false_cut_in=_share("calibration.max_false_cut_in", node.max_false_cut_in),
+        max_false_cut_in_real=None
+        if node.max_false_cut_in_real is None
+        else _share("calibration.max_false_cut_in_real", node.max_false_cut_in_real),
         options=options,
     )
+
+
+def _share(name: str, value: Any) -> float:
+    share = checked(name, value, float, minimum=0.0)
+    if share >= 1.0:
+        raise UserInputError(f"{name}={share} is not below 1", "pass a share, e.g. 0.02")
+    return float(share)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="turn_calibrate")

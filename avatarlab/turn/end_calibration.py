@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from avatarlab.turn.features import TICK_NAMES, WORD_NAMES
+from avatarlab.turn.features import TICK_NAMES
 from avatarlab.turn.lexical import CATEGORIES
 from avatarlab.turn.voice import VOICE_NAMES
 
@@ -33,20 +33,37 @@ OPEN_CATEGORIES = (
     "auxiliary",
     "wh",
 )
-_CATEGORY_NAMES = list(CATEGORIES)
-OPEN_WORD_COLUMNS = [WORD_NAMES.index(f"last_{_CATEGORY_NAMES.index(c)}") for c in OPEN_CATEGORIES]
+# and these, outside the closed classes: forms of "be" and contractions that a sentence cannot end on here
+OPEN_EXTRA = frozenset(
+    {"been", "being", "i've", "we've", "you've", "they've", "gonna", "wanna", "gotta", "let's", "we'd", "you'd"}
+)
+OPEN_WORDS = frozenset().union(*(CATEGORIES[c] for c in OPEN_CATEGORIES)) | OPEN_EXTRA
+
+
+def leaves_open(token: str) -> bool:
+    """Whether a sentence whose newest (normalised) word is `token` is most likely not over."""
+    return token in OPEN_WORDS
+
+
 EVIDENCE_SCALE = 4.0  # word_evidence = tanh(the end head's word evidence / this)
 
 
-def calibration_inputs(tick: np.ndarray, voice: np.ndarray, word: np.ndarray, evidence: np.ndarray) -> np.ndarray:
-    """[S, len(CALIBRATION_INPUTS)] from tick [S, TICK_DIM], voice [S, VOICE_DIM], word [S, WORD_DIM] features and
-    the end head's word evidence [S] (logit units). unheard_speech: how long the voice went on after the newest
-    known word ended (speech the recognizer has not delivered yet)."""
-    open_word = word[:, OPEN_WORD_COLUMNS].max(axis=1)
+def calibration_inputs(tick: np.ndarray, voice: np.ndarray, open_word: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+    """[S, len(CALIBRATION_INPUTS)] from tick [S, TICK_DIM] and voice [S, VOICE_DIM] features, whether the newest
+    word leaves the sentence open [S] (`leaves_open`) and the end head's word evidence [S] (logit units).
+    unheard_speech: how long the voice went on after the newest known word ended (speech the recognizer has not
+    delivered yet)."""
     pause, voice_silence = tick[:, TICK_NAMES.index("pause")], voice[:, VOICE_NAMES.index("voice_silence")]
     unheard = np.clip(pause - voice_silence, 0.0, None)
     return np.concatenate(
-        [tick, voice, unheard[:, None], open_word[:, None], np.tanh(evidence / EVIDENCE_SCALE)[:, None]], axis=1
+        [
+            tick,
+            voice,
+            unheard[:, None],
+            np.asarray(open_word, np.float64)[:, None],
+            np.tanh(evidence / EVIDENCE_SCALE)[:, None],
+        ],
+        axis=1,
     ).astype(np.float64)
 
 

@@ -17,15 +17,22 @@ from avatarlab.cli import CONFIG_DIR
 from avatarlab.config_args import config_args
 from avatarlab.runtime.response_policy import ResponsePolicy, SilencePolicy
 from avatarlab.runtime.turn_predictor import TurnPredictor
-from avatarlab.turn.calibrate import CalibrationRows, calibrate, calibration_setup, commit_threshold_for
+from avatarlab.turn.calibrate import (
+    CalibrationRows,
+    calibrate,
+    calibration_rows,
+    calibration_setup,
+    commit_threshold_for,
+)
 from avatarlab.turn.end_calibration import (
     CALIBRATION_INPUTS,
     CalibrationOptions,
     EndCalibration,
     calibration_inputs,
     fit_end_calibration,
+    leaves_open,
 )
-from avatarlab.turn.features import TICK_NAMES, WORD_NAMES
+from avatarlab.turn.features import TICK_NAMES
 from avatarlab.turn.format import read_corpus
 from avatarlab.turn.replay import replay
 from avatarlab.turn.tables import load_turn_audio, make_embedding_cache
@@ -81,9 +88,17 @@ def test_unheard_speech_is_the_voice_after_the_newest_word() -> None:
     tick[:, TICK_NAMES.index("pause")] = [0.0, 0.5, 0.5]  # seconds since the newest known word ended
     voice = np.zeros((ticks, len(VOICE_NAMES)), np.float32)
     voice[:, VOICE_NAMES.index("voice_silence")] = [0.2, 0.1, 0.6]
-    word = np.zeros((ticks, len(WORD_NAMES)), np.float32)
-    inputs = calibration_inputs(tick, voice, word, np.zeros(ticks))
+    inputs = calibration_inputs(tick, voice, np.array([0.0, 1.0, 0.0]), np.zeros(ticks))
     np.testing.assert_allclose(inputs[:, CALIBRATION_INPUTS.index("unheard_speech")], [0.0, 0.4, 0.0], atol=1e-6)
+    np.testing.assert_allclose(inputs[:, CALIBRATION_INPUTS.index("open_word")], [0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("token", "open_"),
+    [("and", True), ("the", True), ("been", True), ("i've", True), ("um", True), ("dream", False), ("ride", False)],
+)
+def test_words_that_leave_a_sentence_open(token: str, open_: bool) -> None:
+    assert leaves_open(token) is open_
 
 
 def _options() -> CalibrationOptions:
@@ -155,14 +170,19 @@ def test_commit_threshold_allows_the_chosen_share_of_cut_ins() -> None:
     assert commit_threshold_for(p_end, later, 0.5, 0.1, 1.5) == pytest.approx(0.7)  # one of two at each delay
 
 
+REAL_TURNS = 6
+REAL_CUT_IN_SHARE = 0.1  # the calibrated bundle's threshold also bounds the real turns' cut-ins
+
+
 @pytest.fixture(scope="module")
 def calibrated(tiny_bundle: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     node = OmegaConf.load(CONFIG_DIR / "calibration" / "default.yaml")
     node.generated, node.generated_limit = str(tiny_corpus / "val.jsonl"), 12
     node.trees.min_samples_leaf = 20
+    node.max_false_cut_in_real = REAL_CUT_IN_SHARE
     real = [
         dataclasses.replace(t, extra={**t.extra, "recording": f"rec{i % 2}"})
-        for i, t in enumerate(read_corpus(tiny_corpus / "train.jsonl")[:6])
+        for i, t in enumerate(read_corpus(tiny_corpus / "train.jsonl")[:REAL_TURNS])
     ]
     path, _ = calibrate(
         tiny_bundle,
@@ -197,10 +217,22 @@ def test_calibrated_bundle_scores_the_same_live_and_offline(calibrated: Path, ti
         assert live.p_end[-1] > live.p_end[0]  # two seconds after the turn it is surer than at its first word
 
 
+@pytest.mark.slow
+def test_the_threshold_also_bounds_cut_ins_on_the_real_turns(calibrated: Path, tiny_corpus: Path) -> None:
+    manifest = json.loads((calibrated / "manifest.json").read_text())
+    policy = manifest["config"]["policy"]
+    real = read_corpus(tiny_corpus / "train.jsonl")[:REAL_TURNS]
+    rows = calibration_rows(calibrated, real, tiny_corpus, [0.0, 0.3], 2.0)
+    p_end = 1.0 / (1.0 + np.exp(-EndCalibration.from_dict(manifest["config"]["end_calibration"]).logit(rows.x)))
+    bound = commit_threshold_for(p_end, rows, REAL_CUT_IN_SHARE, policy["min_silence_s"], policy["max_silence_s"])
+    assert policy["commit_threshold"] >= bound - 1e-9
+
+
 @pytest.mark.parametrize(
     "override,message",
     [
         ("calibration.max_false_cut_in=1.5", "max_false_cut_in"),
+        ("calibration.max_false_cut_in_real=1.0", "max_false_cut_in_real"),
         ("calibration.trees.max_depth=0", "calibration.trees"),
         ("bundle=/nonexistent/turn", "/nonexistent/turn"),
     ],
