@@ -238,8 +238,10 @@ class InterruptionClassifier:
         """The verdict on `speech` at time `now`; `playing`: the avatar's words around the speech."""
         echo: list[str] = []
         user: list[str] = []
+        heard: list[str] = []  # every token, in order
         for w in speech.words:
             (echo if self.is_echo(w, playing) else user).extend(tokens(w.text))
+            heard.extend(tokens(w.text))
         end = speech.end
         ended = end is not None
         # the voice's length: to its end, or to where it went quiet (the VAD's wait for an end is no speech)
@@ -256,6 +258,8 @@ class InterruptionClassifier:
 
         if user:
             content = content_words(user, self.backchannels)
+            if content and backchannel_only(heard, self.backchannels):
+                content = []  # a phrase the echo match split ("I" taken for the avatar's "I", "see" left)
             if content:
                 return verdict(Heard.BARGE_IN, f"content words: {' '.join(content)}", True)
             if len(user) > self.max_backchannel_words:

@@ -177,7 +177,7 @@ def conversation_turns(
                 continue
             lo = max(0.0, start - rule.lead_s)
             clip = audio[int(round(lo * SAMPLE_RATE)) : int(round(end * SAMPLE_RATE))]
-            clip = np.r_[clip, np.zeros(int(round(rule.tail_s * SAMPLE_RATE)), np.float32)]
+            clip = np.r_[clip, room_tone(audio, rule.tail_s)]
             turn_id = f"{name}-{index:02d}"
             path = _write_clip(out / "audio" / f"{turn_id}.flac", clip)
             turn_end = end - lo
@@ -204,11 +204,12 @@ def conversation_turns(
 
 
 def monologue_turns(files: Sequence[Path], out: Path, rule: TurnRule, model: Any) -> list[Turn]:
-    """One turn per recording: all of it, followed by the rule's silence; it ends at its last word."""
+    """One turn per recording: all of it, followed by the rule's silence (its room tone); it ends at its last
+    word."""
     turns = []
     for wav in files:
         audio = load_mono(wav)
-        clip = np.r_[audio, np.zeros(int(round(rule.tail_s * SAMPLE_RATE)), np.float32)]
+        clip = np.r_[audio, room_tone(audio, rule.tail_s)]
         path = _write_clip(out / "audio" / f"{wav.stem}.flac", clip)
         words = _recognised(path, model, len(audio) / SAMPLE_RATE)
         if is_hallucination(words):
@@ -227,6 +228,30 @@ def monologue_turns(files: Sequence[Path], out: Path, rule: TurnRule, model: Any
             )
         )
     return turns
+
+
+ROOM_FRAME_S = 0.04  # room tone is overlap-added from frames this long
+QUIET_SHARE = 0.1  # ... the quietest this share of the recording's frames
+
+
+def room_tone(recording: np.ndarray, seconds: float) -> np.ndarray:
+    """`seconds` of the recording's own background: its quietest frames (QUIET_SHARE of them by level, in time
+    order) overlap-added with a periodic Hann window (half-overlapping, so the windows sum to one) and repeated as
+    needed. Digital silence after a turn would tell a model where real turns end; a microphone never goes silent."""
+    size = int(round(ROOM_FRAME_S * SAMPLE_RATE))
+    hop = size // 2
+    length = int(round(seconds * SAMPLE_RATE))
+    if len(recording) < size or length == 0:
+        return np.zeros(length, np.float32)
+    starts = np.arange(0, len(recording) - size + 1, hop)
+    frames = recording[starts[:, None] + np.arange(size)[None]]  # [F, size]
+    level = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    quiet = frames[np.sort(np.argsort(level, kind="stable")[: max(1, int(len(frames) * QUIET_SHARE))])]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(size) / size)).astype(np.float32)
+    out = np.zeros(length + size, np.float32)
+    for j in range(length // hop + 1):
+        out[j * hop : j * hop + size] += window * quiet[j % len(quiet)]
+    return out[:length]
 
 
 def _write_clip(path: Path, clip: np.ndarray) -> Path:

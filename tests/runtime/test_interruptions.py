@@ -96,6 +96,17 @@ def test_long_speech_is_a_barge_in_before_its_words_are_known() -> None:
     assert classifier().classify(long_backchannel, PLAYING, now=11.7).kind is Heard.BARGE_IN
 
 
+def test_a_backchannel_split_by_the_echo_match_is_still_one() -> None:
+    # the avatar says "I" just before; the user's "I see" has its "I" taken for echo: "see" alone is no content
+    playing = [TimedWord("I", 11.0, 11.2), TimedWord("think", 11.2, 11.5)]
+    speech = HeardSpeech(start=11.0, end=11.5, words=said("I see", 11.0))
+    verdict = classifier().classify(speech, playing, now=11.6)
+    assert verdict.kind is Heard.BACKCHANNEL, verdict.reason
+    assert verdict.echo_words == ("i",) and verdict.user_words == ("see",)
+    content = HeardSpeech(start=11.0, end=11.5, words=said("I stop", 11.0))
+    assert classifier().classify(content, playing, now=11.6).kind is Heard.BARGE_IN
+
+
 def test_the_wait_for_an_end_is_not_speech() -> None:
     # "oh okay" for 0.5 s, then quiet: the VAD waits to declare its end; the wait does not make it a barge-in
     quiet = HeardSpeech(start=11.0, end=None, words=said("oh okay", 11.0), quiet_since=11.5)

@@ -13,7 +13,15 @@ import soundfile as sf
 from avatarlab.config_args import config_values
 from avatarlab.errors import UserInputError
 from avatarlab.turn.format import Word, read_corpus
-from avatarlab.turn.real import Segment, TurnRule, build_real_corpus, is_hallucination, merge_turns, read_rttm
+from avatarlab.turn.real import (
+    Segment,
+    TurnRule,
+    build_real_corpus,
+    is_hallucination,
+    merge_turns,
+    read_rttm,
+    room_tone,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,9 +80,26 @@ def test_the_shared_meetings_become_turns_with_silence_after(shared_data: Path, 
         audio, rate = sf.read(str(turn.audio))
         assert rate == 16000
         tail = audio[int(round((turn.end + 0.01) * rate)) :]
-        assert len(tail) / rate == pytest.approx(2.5 - 0.01, abs=0.02) and not np.any(tail)  # silence after the turn
+        assert len(tail) / rate == pytest.approx(2.5 - 0.01, abs=0.02)  # the silence after the turn
+        assert np.mean(tail != 0) > 0.5  # room tone, not digital zeros
+        speech = audio[int(round(0.3 * rate)) : int(round(turn.end * rate))]
+        assert np.sqrt(np.mean(tail**2)) < 0.3 * np.sqrt(np.mean(speech**2))  # and far quieter than the turn
         assert turn.end >= 1.5 + 0.3 - 1e-6 and turn.words[-1].end <= turn.end + 1e-6
         assert turn.extra["recording"] == "sample" and len(turn.words) >= 2
+
+
+def test_room_tone_is_the_recordings_quietest_background() -> None:
+    rng = np.random.default_rng(0)
+    rate = 16000
+    recording = 0.01 * rng.standard_normal(10 * rate).astype(np.float32)  # a noise floor at 0.01 RMS
+    for start in range(0, 10 * rate, 2 * rate):  # and loud speech-like bursts, 1 s of every 2
+        recording[start : start + rate] += 0.3 * np.sin(np.arange(rate) * 2 * np.pi * 220 / rate).astype(np.float32)
+    tone = room_tone(recording, 2.5)
+    assert tone.shape == (int(2.5 * rate),) and tone.dtype == np.float32
+    assert np.sqrt(np.mean(tone**2)) == pytest.approx(0.01, rel=0.3)  # the floor's level
+    assert np.abs(tone).max() < 0.08  # nothing of the bursts
+    np.testing.assert_array_equal(room_tone(recording, 2.5), tone)  # the same every time
+    assert not np.any(room_tone(np.zeros(rate, np.float32), 1.0))  # digital silence stays silent
 
 
 def test_the_command_refuses_missing_inputs(tmp_path: Path) -> None:
