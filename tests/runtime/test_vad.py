@@ -70,7 +70,7 @@ def test_speech_start_and_end_near_the_true_edges(vad: SileroVAD, two_phrases) -
     assert np.median(probs[int(1.2 / vad.frame_s) : int((truth[1][1] - 0.2) / vad.frame_s)]) > vad.threshold
 
 
-def test_quiet_since_marks_the_silence_before_an_end(vad: SileroVAD, two_phrases) -> None:  # type: ignore[no-untyped-def]
+def test_quiet_since_marks_the_wait_for_an_end(vad: SileroVAD, two_phrases) -> None:  # type: ignore[no-untyped-def]
     audio, truth = two_phrases
     vad.reset()
     quiet: list[tuple[float, float | None]] = []  # (stream time, quiet_since) after each 10 ms chunk
