@@ -76,7 +76,7 @@ def test_voice_hold_is_the_longest_pause_between_speech(tiny_corpus: Path) -> No
     alone = VoiceTrack.from_audio(speech)  # the utterance's own silence before and after its voice
     first, last = np.flatnonzero(alone.probs >= 0.5)[[0, -1]]
     expected = 0.6 + (first + alone.n - last - 1) * alone.frame_s
-    assert abs(hold[-1] - expected) <= 0.1  # the 0.6 s pause (and the utterance's edges), once speech resumed
+    assert abs(hold[-1] - expected) <= 0.2  # the 0.6 s pause and the edges (silero carries state: +-6 frames)
     second_starts = end + 0.6
     assert hold[(steps / 100 > end) & (steps / 100 < second_starts)].max() < 0.3  # a pause counts once it is over
     assert np.all(np.diff(hold) >= 0)  # the longest so far never shrinks (the final silence is no hold)
