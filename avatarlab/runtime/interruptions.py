@@ -240,8 +240,9 @@ class InterruptionClassifier:
         user: list[str] = []
         heard: list[str] = []  # every token, in order
         for w in speech.words:
-            (echo if self.is_echo(w, playing) else user).extend(tokens(w.text))
-            heard.extend(tokens(w.text))
+            said = tokens(w.text)
+            (echo if self.is_echo(w, playing) else user).extend(said)
+            heard.extend(said)
         end = speech.end
         ended = end is not None
         # the voice's length: to its end, or to where it went quiet (the VAD's wait for an end is no speech)

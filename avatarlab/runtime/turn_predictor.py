@@ -101,6 +101,7 @@ class TurnPredictor:
         self._embs: list[np.ndarray] = []
         self._cues: list[np.ndarray] = [np.zeros(N_LATE, np.float32)]  # cumulative, row k = first k words
         self._word_cues: list[np.ndarray] = []
+        self._open: list[float] = []  # per word: 1.0 when the sentence is left open after it (leaves_open)
         self._piece_sums: list[np.ndarray] = [np.zeros(CONT_DIM, np.float32)]  # cumulative, row k = first k words
         self._piece_counts: list[float] = [0.0]
         self.reference: int | None = None
@@ -125,6 +126,7 @@ class TurnPredictor:
         self.tokens.append(token)
         self._cues.append(self._cues[-1] + late_cues(token))
         self._word_cues.append(late_cues(token))
+        self._open.append(float(leaves_open(token)))
         vec, count = self.pieces(token)
         self._piece_sums.append(self._piece_sums[-1] + vec)
         self._piece_counts.append(self._piece_counts[-1] + count)
@@ -147,7 +149,7 @@ class TurnPredictor:
         k = np.asarray(words, np.int64)
         ends = np.array([w.end for w in self.words])
         tick = tick_features(self.track, np.asarray(steps, np.int64), ends[k - 1])
-        opened = np.array([leaves_open(token) for token in self.tokens], np.float64)[k - 1]
+        opened = np.array(self._open)[k - 1]
         return tick, np.stack(self._word_feats)[k - 1], np.stack(self._embs)[k - 1], opened
 
     def _inputs(
@@ -164,8 +166,7 @@ class TurnPredictor:
     ) -> np.ndarray:
         """[S] p_end from the end head's inputs: through the calibration when the bundle has one."""
         if self.calibration is not None:
-            logit = self.calibration.logit(self._inputs(steps, tick, word, emb, opened))
-            return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+            return self.calibration.probability(self._inputs(steps, tick, word, emb, opened)).astype(np.float32)
         logit = self.model.end_logit(torch.from_numpy(emb), torch.from_numpy(word), torch.from_numpy(tick))
         return torch.sigmoid(logit).numpy()
 
@@ -248,7 +249,7 @@ class TurnPredictor:
             torch.from_numpy(pair),
             torch.from_numpy(self._continuation(r, k)),
         )
-        opened = np.array([float(leaves_open(self.tokens[-1]))])
+        opened = np.array(self._open[-1:])
         p_end = float(self._end_probability(np.array([step]), tick, word[:1], emb_cur[:1], opened)[0])
         p_stable = torch.sigmoid(stable_logit).numpy()
         out = [Prediction(t, k, float(p_end), float(p_stable[i]), int(r[i]), silence, pause) for i in range(len(r))]

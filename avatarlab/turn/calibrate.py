@@ -138,12 +138,12 @@ def calibrate(
     x, y = rows.x, rows.y
     calibration = fit_end_calibration(x, y, weight, setup.options)
     policy = dict(source.config.get("policy", {}))
-    p_gen = 1.0 / (1.0 + np.exp(-calibration.logit(gen.x)))
+    p_gen = calibration.probability(gen.x)
     policy["commit_threshold"] = commit_threshold_for(
         p_gen, gen, setup.max_false_cut_in, policy["min_silence_s"], policy["max_silence_s"]
     )
     if real and setup.max_false_cut_in_real is not None:  # and at most this share of the real turns
-        p_own = 1.0 / (1.0 + np.exp(-calibration.logit(own.x)))
+        p_own = calibration.probability(own.x)
         policy["commit_threshold"] = max(
             policy["commit_threshold"],
             commit_threshold_for(

@@ -89,6 +89,10 @@ class EndCalibration:
         if len(shapes) != 1 or len(next(iter(shapes))) != 2:
             raise ValueError(f"calibration node arrays disagree in shape: {sorted(shapes)}")
 
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        """[S] p_end for inputs x [S, len(inputs)]: the logistic of `logit`."""
+        return 1.0 / (1.0 + np.exp(-self.logit(x)))
+
     def logit(self, x: np.ndarray) -> np.ndarray:
         """[S] for inputs x [S, len(inputs)]."""
         x = np.nan_to_num(np.asarray(x, np.float64))

@@ -171,13 +171,14 @@ def conversation_turns(
                 "put the recordings beside the RTTM file (NAME.wav), or pass audio_dir=DIR",
             )
         audio = load_mono(wav)
+        tail = room_tone(audio, rule.tail_s)  # the recording's own silence, after each of its turns
         for index, (speaker, start, end) in enumerate(merge_turns(by_file[name], rule)):
             if end >= len(audio) / SAMPLE_RATE - rule.cut_margin_s:  # the recording cut it; its speaker did not end it
                 dropped["cut"] += 1
                 continue
             lo = max(0.0, start - rule.lead_s)
             clip = audio[int(round(lo * SAMPLE_RATE)) : int(round(end * SAMPLE_RATE))]
-            clip = np.r_[clip, room_tone(audio, rule.tail_s)]
+            clip = np.r_[clip, tail]
             turn_id = f"{name}-{index:02d}"
             path = _write_clip(out / "audio" / f"{turn_id}.flac", clip)
             turn_end = end - lo
