@@ -63,6 +63,11 @@ class TimedWord:
         """More than half of the word had played at `t`."""
         return t > (self.start + self.end) / 2
 
+    def shifted(self, since: float, by: float) -> TimedWord:
+        """The word when playback paused at `since` for `by` seconds: a word not over by then moves by `by` (one
+        paused in its middle is taken as heard from where it resumed, its heard half counted from there)."""
+        return TimedWord(self.word, self.start + by, self.end + by) if self.end > since else self
+
 
 @dataclass(frozen=True)
 class Phrase:
@@ -267,6 +272,15 @@ class Conversation:
             timed = tuple(TimedWord(w.word, offset + w.start, offset + w.end) for w in words)
             self._active.phrases.append(Phrase(text, timed))
             return True
+
+    def shift(self, reply: int, since: float, by: float) -> None:
+        """Playback of the active reply `reply` paused at `since` for `by` seconds: its words move accordingly."""
+        with self._lock:
+            if self._active is None or self._active.reply != reply:
+                return
+            self._active.phrases = [
+                Phrase(p.text, tuple(w.shifted(since, by) for w in p.words)) for p in self._active.phrases
+            ]
 
     def mark_played(self, t: float) -> None:
         """The listener's playback clock has reached `t`."""

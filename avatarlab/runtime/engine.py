@@ -138,7 +138,7 @@ class Engine:
         self.ring = FrameRing(avatar.spec.size, options.ring_slots)
         self.player = Player(
             self.fps, self.idle, self.ring, sink, clock, timeline, self.meter,
-            self._reply_started, self._phrase_scheduled, self._reply_ended, self._played,
+            self._reply_started, self._phrase_scheduled, self._reply_ended, self._reply_resumed, self._played,
         )  # fmt: skip
         self.renderer = Renderer(self.player, timeline, self.meter, options.render_guess_s, options.render_threads)
         chunks = max(4, round(options.mic_queue_s * 50))
@@ -276,9 +276,10 @@ class Engine:
             if change.after is Playback.DUCKED:
                 self.player.gain = self.options.duck_gain
             elif change.after is Playback.PAUSED:
-                self.player.gain = 0.0
+                self.player.hold()
             elif change.after is Playback.RESUMED:
                 self.player.gain = 1.0
+                self.player.release()
             elif change.after is Playback.STOPPED:
                 self.timeline.stamp_at(t, "interrupt", "barge_in", reply=turn.reply, speech_start=speech.start)
                 self._stop_reply("barge-in")
@@ -391,6 +392,14 @@ class Engine:
         self.conversation.schedule(speaking.reply, phrase.text, phrase.words, t_start)
         with self._lock:
             self._recent_words.extend(TimedWord(w.word, t_start + w.start, t_start + w.end) for w in phrase.words)
+
+    def _reply_resumed(self, speaking: Speaking, held_at: float, held_s: float) -> None:
+        """A held reply plays on: its words from `held_at` on play `held_s` later."""
+        self.conversation.shift(speaking.reply, held_at, held_s)
+        with self._lock:
+            shifted = [w.shifted(held_at, held_s) for w in self._recent_words]
+            self._recent_words.clear()
+            self._recent_words.extend(shifted)
 
     def _reply_ended(self, speaking: Speaking, t: float, status: str) -> None:
         with self._lock:

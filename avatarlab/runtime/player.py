@@ -5,7 +5,10 @@ tick k sends reply frame i = k - first_tick with the reply's audio samples [i, i
 and video leave together with one timestamp. When rendering falls behind, the newest rendered frame not after
 i is sent again (frames are dropped or repeated, never the audio delayed); when speech synthesis falls
 behind, silence is played and written into the track. Between replies the idle loop plays. A stop (barge-in)
-takes effect at the next tick. Each tick tells the sink, then the conversation's playback clock.
+takes effect at the next tick. A hold (while speech over the reply is judged) pauses the reply where it is: its
+audio and frames wait while the idle loop's frame of the held head pose and silence are sent, and a release
+resumes it at the same sample, frame and pose; the phrases' times move by the hold's length. Each tick tells the
+sink, then the conversation's playback clock (which does not advance while the reply is held).
 
 `Renderer` draws the frames the player will need: for the reply queued or playing, frame i is rendered into
 the ring when it can still be shown in time (later ones first when behind); otherwise it fills the idle loop.
@@ -74,7 +77,9 @@ class Speaking:
 class Player(BackgroundLoop):
     """The output clock (see the module's doc). Callbacks run on the player's thread:
     on_start(speaking, t), on_phrase(speaking, phrase_index, t_start), on_end(speaking, t, status) with status
-    "done" or "interrupted" (t: the end of the last sample sent), on_tick(t_end) after every tick."""
+    "done" or "interrupted" (t: the end of the last sample of the reply sent), on_resume(speaking, held_at, held_s)
+    when a hold ends (the reply's times from held_at on move by held_s), on_tick(t_played) after every tick (the
+    playback clock: the end of the tick, or where the held reply stopped)."""
 
     def __init__(
         self,
@@ -88,6 +93,7 @@ class Player(BackgroundLoop):
         on_start: Callable[[Speaking, float], None],
         on_phrase: Callable[[Speaking, int, float], None],
         on_end: Callable[[Speaking, float, str], None],
+        on_resume: Callable[[Speaking, float, float], None],
         on_tick: Callable[[float], None],
     ) -> None:
         self.fps = fps
@@ -96,6 +102,7 @@ class Player(BackgroundLoop):
         self.idle, self.ring, self.sink, self.clock = idle, ring, sink, clock
         self.timeline, self.meter = timeline, meter
         self.on_start, self.on_phrase, self.on_end, self.on_tick = on_start, on_phrase, on_end, on_tick
+        self.on_resume = on_resume
         self.pose_tolerance = POSE_TOLERANCE
         self.tick = 0  # the next tick to send
         self.phase = 0  # pose offset (see the module's doc)
@@ -106,6 +113,9 @@ class Player(BackgroundLoop):
         self.repeated = 0  # reply ticks that showed an earlier frame again
         self._silence = np.zeros(self.chunk, np.float32)
         self._stop_requested: str | None = None
+        self._hold_requested = False
+        self.held_at: float | None = None  # while the reply is held: the end of its last sample sent
+        self._played_until = 0.0
         self._lock = threading.RLock()
         BackgroundLoop.__init__(self, "player")
 
@@ -152,6 +162,16 @@ class Player(BackgroundLoop):
             self._stop_requested = reason
             self.queued = None
 
+    def hold(self) -> None:
+        """Pause the reply playing at the next tick (until release(); a stop ends it where it was held)."""
+        with self._lock:
+            self._hold_requested = True
+
+    def release(self) -> None:
+        """Resume a held reply at the next tick."""
+        with self._lock:
+            self._hold_requested = False
+
     def drop(self, reply: int) -> None:
         """Forget reply `reply` if it is queued (it has nothing to play)."""
         with self._lock:
@@ -186,13 +206,14 @@ class Player(BackgroundLoop):
             k = self.tick
             t = k * self.period
             frame, audio, reply = self._next(k, t, calls)
+            played = self.held_at if self.held_at is not None else t + self.period
         for call in calls:
             call()
         with self.meter.measure("output"):
             self.sink.write(t, frame, audio, reply)
         with self._lock:
             self.tick = k + 1
-        self.on_tick(t + self.period)
+        self.on_tick(played)
 
     def _next(self, k: int, t: float, calls: list[Callable[[], None]]) -> tuple[np.ndarray, np.ndarray, int | None]:
         current = self.current
@@ -205,11 +226,24 @@ class Player(BackgroundLoop):
             self.queued = None
             current.first_tick, current.started_at = k, t
             self.phase = k - current.pose_start
-            self.gain = 1.0
+            self.gain, self._hold_requested = 1.0, False
             self.timeline.stamp_at(t, "output", "start", id=current.reply, label=f"reply {current.reply}")
             calls.append(lambda s=current: self.on_start(s, t))
         if current is None:
             return self.idle.frame(k - self.phase), self._silence, None
+        if self._hold_requested:  # the reply waits a tick: its start, first tick and head pose move by one
+            if self.held_at is None:
+                self.held_at = t
+                self.timeline.stamp_at(t, "output", "hold", id=current.reply)
+            current.first_tick = (current.first_tick or 0) + 1
+            current.started_at = (current.started_at or t) + self.period
+            self.phase += 1
+            return self.idle.frame(k - self.phase), self._silence, None
+        if self.held_at is not None:
+            held_at, held_s = self.held_at, t - self.held_at
+            self.held_at = None
+            self.timeline.stamp_at(t, "output", "resume", id=current.reply, held_s=round(held_s, 3))
+            calls.append(lambda s=current: self.on_resume(s, held_at, held_s))
         i = k - (current.first_tick or 0)
         position = i * self.chunk
         if current.track.finished_at(position):
@@ -236,11 +270,13 @@ class Player(BackgroundLoop):
         return frame, audio, current.reply
 
     def _end(self, current: Speaking, t: float, status: str, calls: list[Callable[[], None]]) -> None:
-        self.current = None
-        self.gain = 1.0
+        """End the reply at tick time t; `until`: the end of its last sample sent (the hold's start if held)."""
+        until = self.held_at if self.held_at is not None else t
+        self.current, self.held_at = None, None
+        self.gain, self._hold_requested = 1.0, False
         self.ring.reset()
-        self.timeline.stamp_at(t, "output", "end", id=current.reply, status=status)
-        calls.append(lambda: self.on_end(current, t, status))
+        self.timeline.stamp_at(t, "output", "end", id=current.reply, status=status, until=until)
+        calls.append(lambda: self.on_end(current, until, status))
 
 
 class Renderer(BackgroundLoop):

@@ -5,7 +5,10 @@ speech (negative: before it): `last_word` (the last word of the turn known), `co
 reply that played; a kept draft's came earlier), `first_audio` (its first phrase synthesized) and
 `first_frame` (the first avatar frame with audio sent). A turn is a false cut-in when the reply was committed
 before the user's speech ended. For a barge-in: `detect_s` (its speech start -> the stop decision) and
-`stop_s` (its speech start -> the last avatar sample sent). For a backchannel: whether the reply went on.
+`stop_s` (its speech start -> the end of the last avatar sample sent: where the reply was held, when it was held
+until the stop). For a backchannel: whether the reply went on, and how long it was held (`held_s`). For every
+turn, `stray_holds`: holds of a reply that began after the turn's speech had ended (+1.5 s) and before the next
+turn's began, i.e. without user speech (the avatar's own echo).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ def analyse(timeline: Timeline, kinds: Sequence[str]) -> dict[str, Any]:
     out_starts = timeline.events("output", "start")
     out_ends = timeline.events("output", "end")
     barge_ins = timeline.events("interrupt", "barge_in")
+    holds = timeline.events("output", "hold")
+    resumes = timeline.events("output", "resume")
     backchannels = timeline.events("interrupt", "backchannel")
     rows: list[dict[str, Any]] = []
     for i, kind in enumerate(kinds):
@@ -48,16 +53,19 @@ def analyse(timeline: Timeline, kinds: Sequence[str]) -> dict[str, Any]:
         start, end = starts[i], ends[i]
         following = starts.get(i + 1, float("inf"))
         row: dict[str, Any] = {"turn": i, "kind": kind, "played": True, "speech_start": start, "speech_end": end}
+        row["stray_holds"] = sum(1 for e in holds if end + 1.5 <= e.t < following)
         if kind == "barge_in":
             detect = _first(barge_ins, start, end + 2.0)
             stop = _first(out_ends, detect.t, detect.t + 2.0, status="interrupted") if detect else None
+            until = None if stop is None else float(stop.data.get("until", stop.t))  # the last sample's end
             row["detect_s"] = None if detect is None else detect.t - start
-            row["stop_s"] = None if stop is None else stop.t - start
-            row["detect_to_stop_s"] = None if (detect is None or stop is None) else stop.t - detect.t
+            row["stop_s"] = None if until is None else until - start
+            row["detect_to_stop_s"] = None if (detect is None or until is None) else until - detect.t
         if kind in ("backchannel", "false_start"):
             barge = _first(barge_ins, start, end + 1.0)
             row["ignored"] = barge is None
             row["judged_backchannel"] = _first(backchannels, start, end + 2.0) is not None
+            row["held_s"] = sum(float(e.data["held_s"]) for e in resumes if start <= e.t < end + 2.0)
             rows.append(row)
             continue
         commit = _first(commits, start, following)
@@ -115,4 +123,6 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     figures["barge_in_detect_to_stop"] = _stats([r.get("detect_to_stop_s") for r in barge])
     figures["backchannels_ignored"] = sum(1 for r in back if r.get("ignored"))
     figures["backchannels"] = len(back)
+    figures["backchannel_held"] = _stats([r.get("held_s") for r in back if r.get("ignored")])
+    figures["stray_holds"] = sum(int(r.get("stray_holds", 0)) for r in rows)
     return figures

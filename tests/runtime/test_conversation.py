@@ -90,6 +90,19 @@ def test_a_barge_in_keeps_the_words_heard_before_playback_stopped(cut_at: float,
     ]
 
 
+def test_a_pause_in_playback_moves_the_words_still_to_play() -> None:
+    talk = conversation()
+    reply = playing_reply(talk)
+    talk.shift(reply, since=11.6, by=2.0)  # held in the middle of "capital" (11.5-11.9) for 2 s
+    heard_by_13 = talk.interrupt(13.0)
+    assert heard_by_13 is not None and heard_by_13.content == "Paris is the" + CUT  # "capital" plays at 13.5 now
+    assert [(w.word, w.start, w.end) for w in heard_by_13.unheard[:2]] == [
+        ("capital", pytest.approx(13.5), pytest.approx(13.9)),
+        ("of", pytest.approx(14.0), pytest.approx(14.4)),
+    ]
+    talk.shift(reply, since=0.0, by=1.0)  # no active reply any more: nothing happens
+
+
 @pytest.mark.parametrize("end", ["interrupt", "user_speaks"])
 def test_a_reply_stopped_between_phrases_is_cut_though_every_scheduled_word_was_heard(end: str) -> None:
     talk = conversation()

@@ -1,6 +1,7 @@
 """The output clock, stepped by hand on the tiny avatar: a reply starts with its first rendered frame, audio and
 frames leave together, late frames repeat the previous one (never delaying the audio), a stop takes effect at the
-next tick, and a draft's frame 0 rendered ahead starts the reply at once."""
+next tick, a hold pauses the reply where it is and a release resumes it there, and a draft's frame 0 rendered
+ahead starts the reply at once."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ CHUNK = 640  # samples a tick at 25 fps
 class Sink:
     def __init__(self) -> None:
         self.ticks: list[tuple[float, np.ndarray, np.ndarray, int | None]] = []
+        self.played: list[float] = []  # the playback clock after each tick
 
     def write(self, t: float, frame: np.ndarray, audio: np.ndarray, reply: int | None) -> None:
         self.ticks.append((t, frame.copy(), audio.copy(), reply))
@@ -45,7 +47,8 @@ def setup(avatar: Avatar) -> tuple[Player, Renderer, Sink, list[tuple[str, int, 
         on_start=lambda s, t: calls.append(("start", s.reply, t)),
         on_phrase=lambda s, i, t: calls.append(("phrase", i, t)),
         on_end=lambda s, t, status: calls.append((status, s.reply, t)),
-        on_tick=lambda t: None,
+        on_resume=lambda s, at, held: calls.append(("resume", s.reply, held)),
+        on_tick=sink.played.append,
     )  # fmt: skip
     return player, Renderer(player, timeline, CpuMeter(), 0.05, 1), sink, calls
 
@@ -96,6 +99,53 @@ def test_a_stop_takes_effect_at_the_next_tick(avatar: Avatar) -> None:
     player.step()
     assert calls[-1][0] == "interrupted" and calls[-1][2] == pytest.approx(sink.ticks[-1][0])
     assert sink.ticks[-1][3] is None and not sink.ticks[-1][2].any()  # silence and the idle loop at once
+
+
+def test_a_held_reply_waits_and_resumes_where_it_was(avatar: Avatar) -> None:
+    player, renderer, sink, calls = setup(avatar)
+    speaking = reply(avatar, 1.0)
+    player.queue(speaking, player.pose_for_start(1))
+    renderer.render_reply(speaking)
+    for _ in range(4):
+        renderer.render_reply(speaking)
+        player.step()
+    shown_pose = player.tick - 1 - player.phase  # the head pose of the last reply frame sent
+    player.hold()
+    for _ in range(3):
+        renderer.render_reply(speaking)
+        player.step()
+    held = sink.ticks[-3:]
+    assert all(who is None and not audio.any() for _, _, audio, who in held)  # silence, the idle loop
+    for _, frame, _, _ in held:  # the head stays in the pose it had
+        np.testing.assert_array_equal(frame, player.idle.frame(shown_pose))
+    assert sink.played[-3:] == [pytest.approx(sink.ticks[-3][0])] * 3  # the playback clock waits
+    player.release()
+    renderer.render_reply(speaking)
+    player.step()
+    assert calls[-1] == ("resume", 7, pytest.approx(3 / 25))
+    np.testing.assert_array_equal(sink.ticks[-1][2], speaking.track.read(4 * CHUNK, CHUNK))  # the next samples
+    assert player.tick - 1 - player.phase == shown_pose + 1  # and the next pose
+    while player.playing() is not None:
+        renderer.render_reply(speaking)
+        player.step()
+    played = np.concatenate([s[2] for s in sink.ticks if s[3] == 7])
+    np.testing.assert_array_equal(played[: speaking.track.length], speaking.track.read(0, speaking.track.length))
+
+
+def test_a_reply_stopped_while_held_ends_where_it_was_held(avatar: Avatar) -> None:
+    player, renderer, sink, calls = setup(avatar)
+    speaking = reply(avatar, 2.0)
+    player.queue(speaking, player.pose_for_start(1))
+    for _ in range(4):
+        renderer.render_reply(speaking)
+        player.step()
+    player.hold()
+    player.step()
+    held_at = sink.ticks[-1][0]
+    player.step()
+    player.stop("barge-in")
+    player.step()
+    assert calls[-1] == ("interrupted", 7, pytest.approx(held_at))  # the last reply sample ended there
 
 
 def test_a_frame_rendered_ahead_starts_the_reply_at_once(avatar: Avatar) -> None:

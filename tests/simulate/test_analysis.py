@@ -1,5 +1,5 @@
 """Per-turn latencies from a timeline stamped as the engine stamps it: a normal turn, a cut-in, a barge-in and a
-backchannel, against hand-computed rows and aggregates."""
+backchannel, against hand-computed rows and aggregates; a reply held while speech over it is judged."""
 
 from __future__ import annotations
 
@@ -114,6 +114,28 @@ def test_aggregates_leave_cut_ins_out_of_the_latencies() -> None:
     assert result["barge_in_detect_to_stop"]["median"] == pytest.approx(0.04)
 
 
+def test_a_reply_held_while_the_speech_is_judged() -> None:
+    tl = Timeline(ManualClock(0.0), max_events=1000)
+    reply(tl, 1, token=0.2, audio=0.3, start=0.5, end=None, status="")
+    user_turn(tl, 0, "barge_in", 1.0, 2.0, "no wait stop")
+    tl.stamp_at(1.3, "output", "hold", id=1)  # the speech is judged: the reply waits
+    tl.stamp_at(1.6, "interrupt", "barge_in", reply=1, speech_start=1.0)
+    tl.stamp_at(1.64, "output", "end", id=1, status="interrupted", until=1.3)  # its last sample ended at the hold
+    commit(tl, 2.3, 2, kept_draft=False)
+    reply(tl, 2, token=2.5, audio=2.6, start=2.8, end=None, status="")
+    user_turn(tl, 1, "backchannel", 3.5, 3.8, "mm hm")
+    tl.stamp_at(3.75, "output", "hold", id=2)
+    tl.stamp_at(4.2, "output", "resume", id=2, held_s=0.45)
+    tl.stamp_at(6.0, "output", "hold", id=2)  # no user speech near: the avatar's echo
+    tl.stamp_at(6.2, "output", "resume", id=2, held_s=0.2)
+    result = analyse(tl, ["barge_in", "backchannel"])
+    barge, back = result["rows"]
+    approx(barge, detect_s=0.6, stop_s=0.3, detect_to_stop_s=-0.3)  # silent before the decision
+    approx(back, ignored=True, held_s=0.45, stray_holds=1)
+    assert result["barge_in_stop"]["median"] == pytest.approx(0.3)
+    assert result["backchannel_held"]["median"] == pytest.approx(0.45) and result["stray_holds"] == 1
+
+
 def test_a_backchannel_that_stopped_the_reply_is_not_ignored() -> None:
     tl = conversation()
     tl.stamp_at(11.3, "interrupt", "barge_in", reply=3, speech_start=11.0)
@@ -128,7 +150,7 @@ def test_a_turn_never_committed_is_unanswered_and_has_no_latencies() -> None:
     tl.stamp_at(2.5, "turn", "drop", reason="no words", text="")
     result = analyse(tl, ["turn"])
     assert result["rows"][0] == {"turn": 0, "kind": "turn", "played": True, "speech_start": 1.0, "speech_end": 2.0,
-                                  "answered": False}  # fmt: skip
+                                  "stray_holds": 0, "answered": False}  # fmt: skip
     approx(result, turns=1, unanswered=1, cut_ins=0, cut_in_rate=None, kept_draft_share=None)
     assert result["first_frame"] == {"n": 0, "median": None, "p90": None}
 
