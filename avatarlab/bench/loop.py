@@ -6,7 +6,8 @@ the median and p90 of the time from the end of the user's speech (last word reco
 token, first synthesized audio, first avatar frame with audio), the share of turns answered by a kept draft,
 the false cut-ins, and for barge-ins the time from the interrupting speech to the stop decision and to the
 last avatar sample sent (a reply held while the speech is judged sends its last sample when it is held), how long
-backchannels held the reply and how often the avatar's own echo held it. Latencies count only turns without a cut-in. It writes the recognizer's word delays
+backchannels held the reply and how often the avatar's own echo held it. Latencies count only turns without a
+cut-in. It writes the recognizer's word delays
 (`word_delays.json`) and replays the turn corpus with their median, beside the oracle (words known when they
 end). Outputs in `out`: results.json, table.md, each conversation's video, timeline and plot.
 """
@@ -69,8 +70,10 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
         lines.append(f"| {label} | " + " | ".join(_fmt(rows[n][key]) for n in names) + " |")
     back = [f"{rows[n]['backchannels_ignored']}/{rows[n]['backchannels']}" for n in names]
     lines.append("| backchannels let the reply go on | " + " | ".join(back) + " |")
-    lines.append("| reply held over a backchannel | " + " | ".join(_fmt(rows[n]["backchannel_held"]) for n in names) + " |")
-    lines.append("| reply held without user speech | " + " | ".join(str(rows[n]["stray_holds"]) for n in names) + " |")
+    held = [_fmt(rows[n]["backchannel_held"]) for n in names]
+    lines.append("| reply held over a backchannel | " + " | ".join(held) + " |")
+    stray = [str(rows[n]["stray_holds"]) for n in names]
+    lines.append("| reply held without user speech | " + " | ".join(stray) + " |")
     return "\n".join(lines) + "\n"
 
 
