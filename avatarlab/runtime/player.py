@@ -238,7 +238,7 @@ class Player(BackgroundLoop):
             current.first_tick = (current.first_tick or 0) + 1
             current.started_at = (current.started_at or t) + self.period
             self.phase += 1
-            return self.idle.frame(k - self.phase), self._silence, None
+            return self.idle.frame(k - self.phase), self._silence, current.reply  # still its reply, paused
         if self.held_at is not None:
             held_at, held_s = self.held_at, t - self.held_at
             self.held_at = None
