@@ -19,7 +19,7 @@ from torch import nn
 
 from avatarlab.atomic import atomic_path
 from avatarlab.avatar.audio2kp import audio2kp_losses, mel_windows
-from avatarlab.avatar.model import AvatarModel
+from avatarlab.avatar.model import LEGACY_ARGS, AvatarModel
 from avatarlab.config_args import constructor_args
 from avatarlab.data.media import write_video
 from avatarlab.data.subject import MASK_FACE, MASK_PERSON
@@ -51,7 +51,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def model_from_checkpoint(checkpoint: dict[str, Any], device: torch.device | str) -> AvatarModel:
     """Rebuild the AvatarModel stored by AvatarLitModule.on_save_checkpoint on `device` and load its weights."""
     spec = AvatarSpec.from_dict(checkpoint["avatar_spec"])
-    args = {"chunk_rays": 16384, **checkpoint["avatar_model_args"]}  # older checkpoints left out chunk_rays
+    args = {**LEGACY_ARGS, **checkpoint["avatar_model_args"]}
     model = AvatarModel(spec, checkpoint["avatar_track_frames"], device, **args)
     prefix = "model."
     model.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})

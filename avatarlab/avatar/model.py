@@ -23,6 +23,11 @@ from avatarlab.avatar.rendering import composite, distortion, ray_weights, volum
 from avatarlab.spec.avatar import AvatarSpec
 
 CONDITIONS = ("keypoints", "audio")
+# Where a ray's samples go among its occupied candidates, in training and in rendering alike (a model renders
+# well only with the placement it was trained with): "spread" takes every k-th over the whole ray, "front" the
+# first ones at full resolution (the visible surface comes first; early termination then saves the rest).
+PLACEMENTS = ("spread", "front")
+LEGACY_ARGS = {"chunk_rays": 16384, "placement": "spread"}  # what checkpoints and bundles made before them meant
 FRAME_COND_DIM = 11
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,7 @@ class AvatarModel(nn.Module):
         candidates: int,
         train_samples: int,
         render_samples: int,
+        placement: str,
         audio_past: int,
         audio_future: int,
         audio_channels: int,
@@ -65,7 +71,9 @@ class AvatarModel(nn.Module):
         self.candidates, self.train_samples, self.render_samples = candidates, train_samples, render_samples
         self.chunk_rays = chunk_rays
         self.termination = 1e-2  # transmittance below which a ray stops (render_frame)
-        self.render_front = False  # render_frame: first occupied samples at full resolution (else spread like training)
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, not {placement!r}")
+        self.placement = placement
         self.first_round = max(1, render_samples // 2)  # render_frame: samples per ray before early termination
         chosen = resolve_backend(backend, device)
         log.info("hash-grid backend: %s (backend=%s, device=%s)", chosen, backend, device)
@@ -215,6 +223,7 @@ class AvatarModel(nn.Module):
             self.candidates,
             S,
             jitter,
+            front=self.placement == "front",
         )  # [B*R, S, ...]
         sigma = torch.zeros(B * R, S, device=points.device)
         rgb = torch.zeros(B * R, S, 3, device=points.device)
@@ -306,7 +315,7 @@ class AvatarModel(nn.Module):
             self.candidates,
             self.render_samples,
             False,
-            front=self.render_front,
+            front=self.placement == "front",
         )
         sigma = torch.zeros(valid.shape, device=points.device)
         rgb = torch.zeros(*valid.shape, 3, device=points.device)

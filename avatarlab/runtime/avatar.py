@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from avatarlab.avatar.audio2kp import mel_windows
-from avatarlab.avatar.model import AvatarModel
+from avatarlab.avatar.model import LEGACY_ARGS, AvatarModel
 from avatarlab.data.audio_features import log_mel
 from avatarlab.runtime.bundle import REEXPORT, BundleError, read_bundle
 from avatarlab.spec.avatar import AvatarSpec
@@ -29,7 +29,8 @@ def load_avatar_model(path: str | Path, device: str | torch.device = "cpu") -> A
     config = bundle.config
     try:
         spec = AvatarSpec.from_dict(config["spec"])
-        model = AvatarModel(spec, int(config["track_frames"]), **config["model_args"], device=str(device))
+        args = {**LEGACY_ARGS, **config["model_args"]}
+        model = AvatarModel(spec, int(config["track_frames"]), **args, device=str(device))
     except (KeyError, TypeError, ValueError) as error:
         raise BundleError(f"{path}: the manifest's avatar config is not usable ({error})", REEXPORT) from error
     expected = model.state_dict()
