@@ -1,5 +1,6 @@
 """Training data for the avatar: ray batches weighted toward face and mouth, audio windows for audio2kp,
-and held-out frames for validation. Everything comes from a prepared subject (avatarlab.data.subject)."""
+rays through face points of known depth (a surface prior), and held-out frames for validation. Everything comes
+from a prepared subject (avatarlab.data.subject)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from avatarlab.avatar.audio2kp import mel_windows
 from avatarlab.avatar.spec import frame_conditions, spec_from_subject
+from avatarlab.data.face_landmarks import FIXED_SURFACE
 from avatarlab.data.subject import MASK_FACE, MASK_MOUTH, MASK_PERSON, Subject
 from avatarlab.errors import UserInputError
 from avatarlab.spec.avatar import AvatarSpec
@@ -41,9 +43,25 @@ class SubjectArrays:
         self.val_frames = subject.val_frames
 
 
+def surface_rays(points: np.ndarray, pose: np.ndarray, camera: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels [B, P, 2] where canonical face points [P, 3] appear under poses [B, 4, 4] (canonical -> camera,
+    OpenCV axes), and their distance [B, P] from the camera along the ray through that pixel."""
+    cam = points[None] @ pose[:, :3, :3].transpose(0, 2, 1) + pose[:, None, :3, 3]  # [B, P, 3]
+    uv = np.stack(
+        [
+            camera["fx"] * cam[..., 0] / cam[..., 2] + camera["cx"],
+            camera["fy"] * cam[..., 1] / cam[..., 2] + camera["cy"],
+        ],
+        axis=-1,
+    )
+    return uv.astype(np.float32), np.linalg.norm(cam, axis=-1).astype(np.float32)
+
+
 class RayBatches(IterableDataset):
     """Endless batches: `frames` training frames, `rays` pixels spread over them, drawn with weights
-    (face x face_weight, mouth x mouth_weight, person x person_weight, 1 elsewhere), plus audio2kp chunks."""
+    (face x face_weight, mouth x mouth_weight, person x person_weight, 1 elsewhere), plus audio2kp chunks, plus
+    (depth_rays > 0) that many rays per frame through face points of the video's canonical shape
+    (`surface_uv`, `surface_depth`: where the ray should meet the head)."""
 
     def __init__(
         self,
@@ -57,10 +75,15 @@ class RayBatches(IterableDataset):
         audio_future: int,
         chunks: int,
         chunk_length: int,
+        depth_rays: int,
         seed: int,
     ) -> None:
         super().__init__()
         self.data = data
+        self.depth_rays = depth_rays
+        self.surface = np.zeros((0, 3), np.float32)
+        if depth_rays > 0:
+            self.surface = data.subject.array("canonical", mmap=False)[FIXED_SURFACE].astype(np.float32)  # [P, 3]
         self.rays, self.frames = rays, frames
         self.weights = (face_weight, mouth_weight, person_weight)
         self.audio_past, self.audio_future = audio_past, audio_future
@@ -99,6 +122,11 @@ class RayBatches(IterableDataset):
             starts = rng.choice(train[: max(1, len(train) - self.chunk_length)], size=self.chunks)
             chunk_frames = starts[:, None] + np.arange(self.chunk_length)[None]  # [A, C]
             chunk_frames = np.clip(chunk_frames, 0, train[-1])
+            prior: dict[str, torch.Tensor] = {}
+            if self.depth_rays > 0:
+                points = self.surface[rng.choice(len(self.surface), size=self.depth_rays, replace=False)]
+                surface_uv, surface_depth = surface_rays(points, d.pose[chosen], d.spec.camera)
+                prior = {"surface_uv": torch.from_numpy(surface_uv), "surface_depth": torch.from_numpy(surface_depth)}
             yield {  # device: cpu (a DataLoader's batch; Lightning moves it to the model's device)
                 "frame": torch.from_numpy(chosen.astype(np.int64)),
                 "pose": torch.from_numpy(d.pose[chosen]),
@@ -113,6 +141,7 @@ class RayBatches(IterableDataset):
                 ).reshape(self.chunks, self.chunk_length, -1, d.mel.shape[1]),
                 "a2kp_keypoints": torch.from_numpy(d.keypoints[chunk_frames]),
                 "a2kp_blink": torch.from_numpy(d.blink[chunk_frames]),
+                **prior,
             }
 
 
@@ -157,6 +186,7 @@ class AvatarDataModule(L.LightningDataModule):
         audio_future: int,
         chunks: int,
         chunk_length: int,
+        depth_rays: int,
         val_frames: int,
         box_margins: list[float] | None,
         seed: int,
@@ -174,6 +204,7 @@ class AvatarDataModule(L.LightningDataModule):
             audio_future=audio_future,
             chunks=chunks,
             chunk_length=chunk_length,
+            depth_rays=depth_rays,
             seed=seed,
         )
         self.val_count = val_frames

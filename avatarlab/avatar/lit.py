@@ -75,6 +75,7 @@ class AvatarLitModule(L.LightningModule):
         lr_final_factor: float,
         mask_weight: float,
         distortion_weight: float,
+        depth_weight: float,
         a2kp_weight: float,
         a2kp_loss_weights: Mapping[str, float],
         occupancy_warmup: int,
@@ -192,10 +193,10 @@ class AvatarLitModule(L.LightningModule):
         if step >= hp.occupancy_warmup and (step - hp.occupancy_warmup) % hp.occupancy_every == 0:
             m.update_occupancy(code.detach()[: hp.occupancy_codes])
             logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction, device=self.device)
+        cond = m.normalise_condition(batch["cond"])
         out = m.render_rays(
-            batch["pose"], m.normalise_condition(batch["cond"]), code, batch["uv"], jitter=True,
-            with_distortion=hp.distortion_weight > 0,
-        )  # fmt: skip
+            batch["pose"], cond, code, batch["uv"], jitter=True, with_distortion=hp.distortion_weight > 0
+        )
         target = batch["rgb"]
         mse = nn.functional.mse_loss(out["rgb"], target)
         mask = batch["mask"]
@@ -216,6 +217,13 @@ class AvatarLitModule(L.LightningModule):
             spread = out["head_distortion"].mean()
             logs["train/distortion"] = spread.detach()
             total = total + hp.distortion_weight * spread
+        if hp.depth_weight > 0:  # the head meets the rays through known face points where the canonical shape says
+            if "surface_uv" not in batch:
+                raise ValueError("depth_weight > 0 needs rays through face points: set data.depth_rays > 0")
+            surface = m.render_rays(batch["pose"], cond, code, batch["surface_uv"], jitter=True)
+            depth_error = (surface["head_depth"] - surface["head_alpha"] * batch["surface_depth"]).abs().mean()
+            logs["train/depth_error"] = depth_error.detach()
+            total = total + hp.depth_weight * depth_error
         return total
 
     # -- validation -----------------------------------------------------------------------------

@@ -130,5 +130,9 @@ STABLE = [
 ]
 STABLE = sorted(set(STABLE))
 
+# Face points whose place on the head the video's canonical shape gives in every frame: not the lips and jaw
+# (they move with speech) nor the outline (it lies on the silhouette, where a ray grazes the face).
+FIXED_SURFACE = sorted(set(range(NUM_LANDMARKS)) - set(LIPS) - set(JAW) - set(FACE_OVAL))
+
 # Expression keypoints: what moves with speech and expression.
 EXPRESSION = sorted(set(LIPS) | set(JAW) | set(LEFT_EYE) | set(RIGHT_EYE) | set(LEFT_BROW) | set(RIGHT_BROW))

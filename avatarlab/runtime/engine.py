@@ -259,7 +259,7 @@ class Engine:
         speech = HeardSpeech(
             start=self._mic_origin + float(turn.speech[0][0] or 0.0),
             end=None if turn.speech_end is None else self._mic_origin + turn.speech_end,
-            words=[_Shifted(w, self._mic_origin) for w in turn.words],
+            words=[_Shifted(w, self._mic_origin) for w in turn.heard],  # the classifier tells echo from user
             p_end=None if turn.last is None else turn.last.p_end,
             p_stable=None if turn.last is None else turn.last.p_stable,
             echo_score=None if self.classifier.echo_correlation is None else self._echo_score(turn, now),

@@ -38,13 +38,16 @@ from avatarlab.spec.stream import AUDIO_RATE
 @dataclass
 class OpenTurn:
     """The user turn being heard. start: the predictor's time 0 (microphone seconds); speech: VAD runs
-    [(start, end or None)]; words: its final words (microphone seconds); reply: the reply the avatar was playing
+    [(start, end or None)]; words: its final words (microphone seconds), heard: those and the words taken for the
+    avatar's echo, in order (an echo match can split a phrase: "I see" over the avatar's "I"); reply: the reply the
+    avatar was playing
     when it began (None: the avatar was silent); barge_in: judged an interruption of that reply; quiet_since: the
     voice went quiet then and the VAD waits to declare an end (None: it goes on, or no speech is open)."""
 
     start: float
     speech: list[list[float | None]]
     words: list[AsrWord] = field(default_factory=list)
+    heard: list[AsrWord] = field(default_factory=list)
     reply: int | None = None
     barge_in: bool = False
     last: Prediction | None = None
@@ -233,7 +236,10 @@ class Listener:
                 self.session(now), "asr", "word", text=w.text, start=self.session(w.start),
                 end=self.session(w.end), delay=delay, echo=echo,
             )  # fmt: skip
-            if echo or self.turn is None or w.end <= self.turn.start:
+            if self.turn is None or w.end <= self.turn.start:
+                continue
+            self.turn.heard.append(w)
+            if echo:
                 continue
             self.turn.words.append(w)
             with self.meter.measure("turn"):

@@ -69,6 +69,12 @@ def test_missing_subject_is_a_clear_error(tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_the_distortion_loss_trains_and_is_logged(tiny_subject: Path, tmp_path: Path) -> None:
+def test_the_surface_and_distortion_losses_train_and_are_logged(tiny_subject: Path, tmp_path: Path) -> None:
     metrics = train(tiny_train_config("avatar_real", tiny_subject, tmp_path, ["model.distortion_weight=0.01"]))
     assert "train/distortion" in metrics and float(metrics["train/distortion"]) >= 0
+    assert "train/depth_error" in metrics and float(metrics["train/depth_error"]) >= 0
+
+
+def test_a_surface_loss_without_surface_rays_is_refused(tiny_subject: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="data.depth_rays"):
+        train(tiny_train_config("avatar_real", tiny_subject, tmp_path, ["data.depth_rays=0"]))

@@ -62,6 +62,20 @@ def reply(avatar: Avatar, seconds: float, seed: int = 0) -> Speaking:
     return Speaking(track, StreamingAvatar(avatar, pose_window=8), 0, 0.0)
 
 
+def started(
+    avatar: Avatar, seconds: float, ticks: int
+) -> tuple[Player, Renderer, Sink, list[tuple[str, int, float]], Speaking]:
+    """A player that has sent the first `ticks` ticks of a reply `seconds` long."""
+    player, renderer, sink, calls = setup(avatar)
+    speaking = reply(avatar, seconds)
+    player.queue(speaking, player.pose_for_start(1))
+    renderer.render_reply(speaking)
+    for _ in range(ticks):
+        renderer.render_reply(speaking)
+        player.step()
+    return player, renderer, sink, calls, speaking
+
+
 def test_a_reply_starts_with_its_first_frame_and_audio_never_waits(avatar: Avatar) -> None:
     player, renderer, sink, calls = setup(avatar)
     speaking = reply(avatar, 0.4)
@@ -88,13 +102,7 @@ def test_a_reply_starts_with_its_first_frame_and_audio_never_waits(avatar: Avata
 
 
 def test_a_stop_takes_effect_at_the_next_tick(avatar: Avatar) -> None:
-    player, renderer, sink, calls = setup(avatar)
-    speaking = reply(avatar, 2.0)
-    player.queue(speaking, player.pose_for_start(1))
-    renderer.render_reply(speaking)
-    for _ in range(5):
-        renderer.render_reply(speaking)
-        player.step()
+    player, renderer, sink, calls, speaking = started(avatar, 2.0, ticks=5)
     player.stop("barge-in")
     player.step()
     assert calls[-1][0] == "interrupted" and calls[-1][2] == pytest.approx(sink.ticks[-1][0])
@@ -102,13 +110,7 @@ def test_a_stop_takes_effect_at_the_next_tick(avatar: Avatar) -> None:
 
 
 def test_a_held_reply_waits_and_resumes_where_it_was(avatar: Avatar) -> None:
-    player, renderer, sink, calls = setup(avatar)
-    speaking = reply(avatar, 1.0)
-    player.queue(speaking, player.pose_for_start(1))
-    renderer.render_reply(speaking)
-    for _ in range(4):
-        renderer.render_reply(speaking)
-        player.step()
+    player, renderer, sink, calls, speaking = started(avatar, 1.0, ticks=4)
     shown_pose = player.tick - 1 - player.phase  # the head pose of the last reply frame sent
     player.hold()
     for _ in range(3):
@@ -134,12 +136,7 @@ def test_a_held_reply_waits_and_resumes_where_it_was(avatar: Avatar) -> None:
 
 
 def test_a_reply_stopped_while_held_ends_where_it_was_held(avatar: Avatar) -> None:
-    player, renderer, sink, calls = setup(avatar)
-    speaking = reply(avatar, 2.0)
-    player.queue(speaking, player.pose_for_start(1))
-    for _ in range(4):
-        renderer.render_reply(speaking)
-        player.step()
+    player, renderer, sink, calls, speaking = started(avatar, 2.0, ticks=4)
     player.hold()
     player.step()
     held_at = sink.ticks[-1][0]
