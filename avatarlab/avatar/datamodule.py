@@ -122,11 +122,10 @@ class RayBatches(IterableDataset):
             starts = rng.choice(train[: max(1, len(train) - self.chunk_length)], size=self.chunks)
             chunk_frames = starts[:, None] + np.arange(self.chunk_length)[None]  # [A, C]
             chunk_frames = np.clip(chunk_frames, 0, train[-1])
-            prior: dict[str, torch.Tensor] = {}
+            prior: dict[str, np.ndarray] = {}
             if self.depth_rays > 0:
                 points = self.surface[rng.choice(len(self.surface), size=self.depth_rays, replace=False)]
-                surface_uv, surface_depth = surface_rays(points, d.pose[chosen], d.spec.camera)
-                prior = {"surface_uv": torch.from_numpy(surface_uv), "surface_depth": torch.from_numpy(surface_depth)}
+                prior = dict(zip(("surface_uv", "surface_depth"), surface_rays(points, d.pose[chosen], d.spec.camera)))
             yield {  # device: cpu (a DataLoader's batch; Lightning moves it to the model's device)
                 "frame": torch.from_numpy(chosen.astype(np.int64)),
                 "pose": torch.from_numpy(d.pose[chosen]),
@@ -141,7 +140,7 @@ class RayBatches(IterableDataset):
                 ).reshape(self.chunks, self.chunk_length, -1, d.mel.shape[1]),
                 "a2kp_keypoints": torch.from_numpy(d.keypoints[chunk_frames]),
                 "a2kp_blink": torch.from_numpy(d.blink[chunk_frames]),
-                **prior,
+                **{key: torch.from_numpy(value) for key, value in prior.items()},
             }
 
 
