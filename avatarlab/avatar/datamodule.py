@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from avatarlab.avatar.audio2kp import mel_windows
 from avatarlab.avatar.spec import frame_conditions, spec_from_subject
 from avatarlab.data.face_landmarks import FIXED_SURFACE
+from avatarlab.data.head_pose import pinhole
 from avatarlab.data.subject import MASK_FACE, MASK_MOUTH, MASK_PERSON, Subject
 from avatarlab.errors import UserInputError
 from avatarlab.spec.avatar import AvatarSpec
@@ -47,13 +48,7 @@ def surface_rays(points: np.ndarray, pose: np.ndarray, camera: dict[str, float])
     """Pixels [B, P, 2] where canonical face points [P, 3] appear under poses [B, 4, 4] (canonical -> camera,
     OpenCV axes), and their distance [B, P] from the camera along the ray through that pixel."""
     cam = points[None] @ pose[:, :3, :3].transpose(0, 2, 1) + pose[:, None, :3, 3]  # [B, P, 3]
-    uv = np.stack(
-        [
-            camera["fx"] * cam[..., 0] / cam[..., 2] + camera["cx"],
-            camera["fy"] * cam[..., 1] / cam[..., 2] + camera["cy"],
-        ],
-        axis=-1,
-    )
+    uv = np.stack(pinhole(cam, camera), axis=-1)  # [B, P, 2]
     return uv.astype(np.float32), np.linalg.norm(cam, axis=-1).astype(np.float32)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from avatarlab.data.head_pose import pinhole
+
 
 def camera_rays(pose: torch.Tensor, camera: dict[str, float], uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rays through pixel positions uv [B, R, 2] (pixel units, centres at i + 0.5) for canonical->camera
@@ -45,8 +47,7 @@ def box_pixel_rect(
     cam = corners @ pose[:3, :3].T + pose[:3, 3]
     if (cam[:, 2] <= 1e-6).any():
         return 0, 0, size, size
-    x = camera["fx"] * cam[:, 0] / cam[:, 2] + camera["cx"]
-    y = camera["fy"] * cam[:, 1] / cam[:, 2] + camera["cy"]
+    x, y = pinhole(cam, camera)
     x0, x1 = int(torch.floor(x.min()).clamp(0, size)), int(torch.ceil(x.max()).clamp(0, size))
     y0, y1 = int(torch.floor(y.min()).clamp(0, size)), int(torch.ceil(y.max()).clamp(0, size))
     return x0, y0, x1, y1

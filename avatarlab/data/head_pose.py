@@ -9,6 +9,7 @@ looking at the head: ``X_cam = R X + T`` with ``T = ((tx - cx) / s, (ty - cy) / 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -104,6 +105,14 @@ def smooth_poses(similarities: list[Similarity], sigma_frames: float) -> list[Si
 def intrinsics(size: int, fov_degrees: float = FIELD_OF_VIEW_DEGREES) -> dict[str, float]:
     focal = 0.5 * size / np.tan(np.radians(fov_degrees) / 2)
     return {"fx": float(focal), "fy": float(focal), "cx": size / 2.0, "cy": size / 2.0, "width": size, "height": size}
+
+
+def pinhole(cam: Any, camera: dict[str, float]) -> tuple[Any, Any]:
+    """Pixel x, y [...] of camera-space points cam [..., 3] (OpenCV axes; numpy arrays or torch tensors)."""
+    return (
+        camera["fx"] * cam[..., 0] / cam[..., 2] + camera["cx"],
+        camera["fy"] * cam[..., 1] / cam[..., 2] + camera["cy"],
+    )
 
 
 def pose_matrices(similarities: list[Similarity], camera: dict[str, float]) -> np.ndarray:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from avatarlab.data.head_pose import pinhole
+
 
 def project(points: np.ndarray, pose: np.ndarray, camera: dict[str, float]) -> np.ndarray:
     """[N, 2] pixels of canonical points [N, 3] under a canonical -> camera pose [4, 4]."""
-    cam = points @ pose[:3, :3].T + pose[:3, 3]
-    return np.stack(
-        [camera["fx"] * cam[:, 0] / cam[:, 2] + camera["cx"], camera["fy"] * cam[:, 1] / cam[:, 2] + camera["cy"]],
-        axis=1,
-    )
+    return np.stack(pinhole(points @ pose[:3, :3].T + pose[:3, 3], camera), axis=1)
 
 
 def draw_preview(

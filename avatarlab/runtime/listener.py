@@ -40,9 +40,9 @@ class OpenTurn:
     """The user turn being heard. start: the predictor's time 0 (microphone seconds); speech: VAD runs
     [(start, end or None)]; words: its final words (microphone seconds), heard: those and the words taken for the
     avatar's echo, in order (an echo match can split a phrase: "I see" over the avatar's "I"); reply: the reply the
-    avatar was playing
-    when it began (None: the avatar was silent); barge_in: judged an interruption of that reply; quiet_since: the
-    voice went quiet then and the VAD waits to declare an end (None: it goes on, or no speech is open)."""
+    avatar was playing when it began (None: the avatar was silent); barge_in: judged an interruption of that reply;
+    quiet_since: the voice went quiet then and the VAD waits to declare an end (None: it goes on, or no speech is
+    open)."""
 
     start: float
     speech: list[list[float | None]]

@@ -115,7 +115,6 @@ class Player(BackgroundLoop):
         self._stop_requested: str | None = None
         self._hold_requested = False
         self.held_at: float | None = None  # while the reply is held: the end of its last sample sent
-        self._played_until = 0.0
         self._lock = threading.RLock()
         BackgroundLoop.__init__(self, "player")
 
