@@ -24,10 +24,16 @@ from avatarlab.spec.avatar import AvatarSpec
 
 CONDITIONS = ("keypoints", "audio")
 # Where a ray's samples go among its occupied candidates, in training and in rendering alike (a model renders
-# well only with the placement it was trained with): "spread" takes every k-th over the whole ray, "front" the
-# first ones at full resolution (the visible surface comes first; early termination then saves the rest).
+# well only with the placement it was trained with): "spread" takes every k-th of the `candidates` over the whole
+# ray (k grows with how many are occupied, so neighbouring rays can sample at other depths); "front" takes the first
+# occupied ones of `front_candidates` evenly spaced from where the ray enters the head box (the same depths on
+# neighbouring rays; the visible surface comes first and early termination saves the rest).
 PLACEMENTS = ("spread", "front")
-LEGACY_ARGS = {"chunk_rays": 16384, "placement": "spread"}  # what checkpoints and bundles made before them meant
+LEGACY_ARGS = {  # what checkpoints and bundles made before them meant
+    "chunk_rays": 16384,
+    "placement": "spread",
+    "front_candidates": 64,
+}
 FRAME_COND_DIM = 11
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,7 @@ class AvatarModel(nn.Module):
         train_samples: int,
         render_samples: int,
         placement: str,
+        front_candidates: int,
         audio_past: int,
         audio_future: int,
         audio_channels: int,
@@ -74,6 +81,12 @@ class AvatarModel(nn.Module):
         if placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, not {placement!r}")
         self.placement = placement
+        if placement == "front" and front_candidates < max(train_samples, render_samples):
+            raise ValueError(
+                f"front_candidates ({front_candidates}) must be at least the samples per ray"
+                f" ({max(train_samples, render_samples)})"
+            )
+        self.front_candidates = front_candidates
         self.first_round = max(1, render_samples // 2)  # render_frame: samples per ray before early termination
         chosen = resolve_backend(backend, device)
         log.info("hash-grid backend: %s (backend=%s, device=%s)", chosen, backend, device)
@@ -211,19 +224,8 @@ class AvatarModel(nn.Module):
         near, far, hit = intersect_box(origins, directions, self.box_min, self.box_max)  # [B, R]
         S = samples or (self.train_samples if self.training else self.render_samples)
         flat = lambda t: t.reshape(B * R, *t.shape[2:])  # noqa: E731
-        points, step, valid, depth = sample_along_rays(
-            flat(near),
-            flat(far),
-            flat(hit),
-            self.box_min,
-            self.box_max,
-            flat(origins),
-            flat(directions),
-            self.occupancy,
-            self.candidates,
-            S,
-            jitter,
-            front=self.placement == "front",
+        points, step, valid, depth = self.samples(
+            flat(near), flat(far), flat(hit), flat(origins), flat(directions), S, jitter
         )  # [B*R, S, ...]
         sigma = torch.zeros(B * R, S, device=points.device)
         rgb = torch.zeros(B * R, S, 3, device=points.device)
@@ -294,6 +296,33 @@ class AvatarModel(nn.Module):
         ]  # fmt: skip
         return torch.cat(parts).reshape(size, size, 3).clamp(0.0, 1.0)
 
+    def samples(
+        self,
+        near: torch.Tensor,
+        far: torch.Tensor,
+        hit: torch.Tensor,
+        origins: torch.Tensor,
+        directions: torch.Tensor,
+        count: int,
+        jitter: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`count` samples per ray by the model's placement (occupancy.sample_along_rays; inputs flat [R], [R, 3])."""
+        front = self.placement == "front"
+        return sample_along_rays(
+            near,
+            far,
+            hit,
+            self.box_min,
+            self.box_max,
+            origins,
+            directions,
+            self.occupancy,
+            self.front_candidates if front else self.candidates,
+            count,
+            jitter,
+            front=front,
+        )
+
     def _head_only(self, pose: torch.Tensor, code: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Premultiplied head colour [R, 3] and opacity [R] for pixels uv [R, 2].
 
@@ -303,20 +332,7 @@ class AvatarModel(nn.Module):
         origins, directions = camera_rays(pose[None], self.spec.camera, uv[None])
         origins, directions = origins[0], directions[0]  # [R, 3]
         near, far, hit = intersect_box(origins, directions, self.box_min, self.box_max)
-        points, step, valid, depth = sample_along_rays(
-            near,
-            far,
-            hit,
-            self.box_min,
-            self.box_max,
-            origins,
-            directions,
-            self.occupancy,
-            self.candidates,
-            self.render_samples,
-            False,
-            front=self.placement == "front",
-        )
+        points, step, valid, depth = self.samples(near, far, hit, origins, directions, self.render_samples, False)
         sigma = torch.zeros(valid.shape, device=points.device)
         rgb = torch.zeros(*valid.shape, 3, device=points.device)
         half = max(1, min(self.first_round, valid.shape[1]))

@@ -33,6 +33,7 @@ def model(tiny_subject: Path) -> AvatarModel:
         backend="torch",
         occupancy_resolution=16,
         candidates=32,
+        front_candidates=32,
         render_samples=8,
     )
     m = AvatarModel(info["spec"], len(info["poses"]), device="cpu", **args)
@@ -100,6 +101,17 @@ def test_occupancy_grid_and_sampler() -> None:
     assert points.shape == (R, 8, 3) and valid.any()
     assert bool(grid.lookup(points[valid]).all())  # every kept sample is in an occupied cell
     assert torch.all(step[~valid] == 0)
+    # front: the first occupied of a lattice anchored where each ray enters the box (the same depths on neighbours)
+    points, step, valid, depth = sample_along_rays(
+        near, far, hit, torch.zeros(3), torch.ones(3), origins, directions, grid, 16, 4, jitter=False, front=True
+    )
+    lattice = near[:, None] + (torch.arange(16) + 0.5) * ((far - near) / 16)[:, None]  # [R, 16]
+    on_lattice = origins[:, None, :] + directions[:, None, :] * lattice[..., None]  # [R, 16, 3]
+    occupied = grid.lookup(on_lattice.reshape(-1, 3)).reshape(R, 16)
+    for ray in range(R):
+        expected = lattice[ray][occupied[ray]][:4]
+        torch.testing.assert_close(depth[ray][valid[ray]], expected)
+        torch.testing.assert_close(step[ray][valid[ray]], ((far - near) / 16)[ray].expand(len(expected)))
     warm = OccupancyGrid(resolution=8)
     points, step, valid, depth = sample_along_rays(
         near, far, hit, torch.zeros(3), torch.ones(3), origins, directions, warm, 64, 8, jitter=False
