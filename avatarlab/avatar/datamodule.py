@@ -71,11 +71,15 @@ class RayBatches(IterableDataset):
         chunks: int,
         chunk_length: int,
         depth_rays: int,
+        pixel_jitter: float,
         seed: int,
     ) -> None:
         super().__init__()
+        if not 0.0 <= pixel_jitter <= 1.0:
+            raise ValueError(f"pixel_jitter is a share of a pixel, from 0 to 1, not {pixel_jitter}")
         self.data = data
         self.depth_rays = depth_rays
+        self.pixel_jitter = pixel_jitter
         self.surface = np.zeros((0, 3), np.float32)
         if depth_rays > 0:
             self.surface = data.subject.array("canonical", mmap=False)[FIXED_SURFACE].astype(np.float32)  # [P, 3]
@@ -112,7 +116,9 @@ class RayBatches(IterableDataset):
             ys, xs = flat // size, flat % size
             rgb = d.frames[chosen[:, None], ys, xs].astype(np.float32) / 255.0  # [B, R, 3]
             masks = d.masks[chosen[:, None], ys, xs]
-            uv = np.stack([xs, ys], -1).astype(np.float32) + 0.5
+            uv = np.stack([xs, ys], -1).astype(np.float32) + 0.5  # [B, R, 2] pixel centres
+            if self.pixel_jitter > 0:  # anywhere in the pixel: the field learns the pixel's area, not a point of it
+                uv += ((rng.random(uv.shape) - 0.5) * self.pixel_jitter).astype(np.float32)
             # audio2kp: chunks of consecutive training frames
             starts = rng.choice(train[: max(1, len(train) - self.chunk_length)], size=self.chunks)
             chunk_frames = starts[:, None] + np.arange(self.chunk_length)[None]  # [A, C]
@@ -181,6 +187,7 @@ class AvatarDataModule(L.LightningDataModule):
         chunks: int,
         chunk_length: int,
         depth_rays: int,
+        pixel_jitter: float,
         val_frames: int,
         box_margins: list[float] | None,
         seed: int,
@@ -199,6 +206,7 @@ class AvatarDataModule(L.LightningDataModule):
             chunks=chunks,
             chunk_length=chunk_length,
             depth_rays=depth_rays,
+            pixel_jitter=pixel_jitter,
             seed=seed,
         )
         self.val_count = val_frames
