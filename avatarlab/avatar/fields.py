@@ -78,6 +78,25 @@ class HeadField(nn.Module):
         self.density_net = mlp(feat + code_dim, hidden, 1 + geo_dim, layers=1)
         self.colour_net = mlp(geo_dim + code_dim, colour_hidden, 3, layers=1)
         self.density_bias = density_bias
+        self.feature_weights: torch.Tensor | None = None  # [E] scale of each encoding feature (coarse-to-fine)
+
+    @property
+    def num_levels(self) -> int:
+        """Levels of the grid (of each of a tri-plane's grids)."""
+        return getattr(self.encoding, "planes", [self.encoding])[0].layout.num_levels
+
+    def set_level_weights(self, weights: torch.Tensor | None) -> None:
+        """Scale each grid level's features by weights [L] (coarse-to-fine training: fine levels faded in);
+        None: every level in full. A tri-plane's three grids take the same weights."""
+        if weights is None:
+            self.feature_weights = None
+            return
+        grids = getattr(self.encoding, "planes", [self.encoding])
+        layout = grids[0].layout
+        if len(weights) != self.num_levels:
+            raise ValueError(f"{len(weights)} level weights for a grid of {self.num_levels} levels")
+        per_grid = weights.repeat_interleave(layout.features_per_level)  # [L * F], level-major as the features
+        self.feature_weights = per_grid.repeat(len(grids))  # [E]
 
     def density_and_geo(
         self, x_unit: torch.Tensor, code: torch.Tensor
@@ -87,6 +106,8 @@ class HeadField(nn.Module):
             offset = torch.tanh(self.deform(torch.cat([x_unit, code], -1))) * self.max_deform
             x_unit = (x_unit + offset).clamp(0.0, 1.0)
         h = self.encoding(x_unit)  # [N, E]
+        if self.feature_weights is not None:
+            h = h * self.feature_weights.to(h.device)
         attended = code * torch.sigmoid(self.attention(h))
         out = self.density_net(torch.cat([h, attended], -1))
         return trunc_exp(out[:, 0] + self.density_bias), out[:, 1:], attended

@@ -19,6 +19,7 @@ from torch import nn
 
 from avatarlab.atomic import atomic_path
 from avatarlab.avatar.audio2kp import audio2kp_losses, mel_windows
+from avatarlab.avatar.encodings import level_mean_squares
 from avatarlab.avatar.model import LEGACY_ARGS, AvatarModel
 from avatarlab.config_args import constructor_args
 from avatarlab.data.media import write_video
@@ -58,6 +59,18 @@ def model_from_checkpoint(checkpoint: dict[str, Any], device: torch.device | str
     return model.eval()
 
 
+def coarse_to_fine(step: int, num_levels: int, coarse_levels: int, ramp_steps: int) -> torch.Tensor | None:
+    """Weights [L] of the grid levels at `step`: the first `coarse_levels` in full from the start, the finer ones
+    faded in one after another (a cosine ramp each, as BARF) until all are in at `ramp_steps`; None from then on
+    (and always, with ramp_steps 0)."""
+    if ramp_steps <= 0 or step >= ramp_steps:
+        return None
+    progress = coarse_levels + (num_levels - coarse_levels) * step / ramp_steps  # levels in so far (fractional)
+    level = torch.arange(num_levels, dtype=torch.float32)  # device: cpu (the field moves its weights)
+    alpha = (progress - level).clamp(0.0, 1.0)
+    return (1.0 - torch.cos(torch.pi * alpha)) / 2.0
+
+
 class AvatarLitModule(L.LightningModule):
     """Trains an AvatarModel; its arguments (`model`, configs/model/avatar_field.yaml) are checked here and
     the model is built in setup(), once the subject is known."""
@@ -76,6 +89,9 @@ class AvatarLitModule(L.LightningModule):
         mask_weight: float,
         distortion_weight: float,
         depth_weight: float,
+        grid_decay_weight: float,
+        coarse_levels: int,
+        coarse_to_fine_steps: int,
         a2kp_weight: float,
         a2kp_loss_weights: Mapping[str, float],
         occupancy_warmup: int,
@@ -97,12 +113,26 @@ class AvatarLitModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         if self.model is not None:
             return
+        max_steps = self.trainer.max_steps
+        if self.hparams.coarse_to_fine_steps > 0 and 0 < max_steps <= self.hparams.coarse_to_fine_steps:
+            raise UserInputError(
+                f"model.coarse_to_fine_steps ({self.hparams.coarse_to_fine_steps}) does not end before the last step "
+                f"(trainer.max_steps={max_steps}), but the saved model renders with every level in full",
+                "set model.coarse_to_fine_steps below trainer.max_steps (or 0 to train every level from the start)",
+            )
         info = self.trainer.datamodule.subject_info()
         self.build(info, self.trainer.strategy.root_device)
 
     def build(self, info: dict[str, Any], device: torch.device | str) -> None:
         """Create the AvatarModel for a subject (spec and training arrays from the DataModule) on `device`."""
         self.model = AvatarModel(info["spec"], len(info["poses"]), device, **self.model_args)
+        levels = self.model.head.num_levels
+        if self.hparams.coarse_to_fine_steps < 0 or not 1 <= self.hparams.coarse_levels <= levels:
+            raise UserInputError(
+                f"model.coarse_to_fine_steps={self.hparams.coarse_to_fine_steps}, "
+                f"model.coarse_levels={self.hparams.coarse_levels}: out of range",
+                f"set model.coarse_to_fine_steps to 0 or more, model.coarse_levels from 1 to the head grid's {levels}",
+            )
         self.model.set_subject(
             info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"]
         )
@@ -190,6 +220,7 @@ class AvatarLitModule(L.LightningModule):
             code = m.code(normalised_keypoints=tracked)
         else:
             code = m.code(mel_window=batch["mel"])
+        m.head.set_level_weights(coarse_to_fine(step, m.head.num_levels, hp.coarse_levels, hp.coarse_to_fine_steps))
         if step >= hp.occupancy_warmup and (step - hp.occupancy_warmup) % hp.occupancy_every == 0:
             m.update_occupancy(code.detach()[: hp.occupancy_codes])
             logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction, device=self.device)
@@ -224,6 +255,10 @@ class AvatarLitModule(L.LightningModule):
             depth_error = (surface["head_depth"] - surface["head_alpha"] * batch["surface_depth"]).abs().mean()
             logs["train/depth_error"] = depth_error.detach()
             total = total + hp.depth_weight * depth_error
+        if hp.grid_decay_weight > 0:  # grid features stay small unless the pictures need them
+            decay = level_mean_squares(m.head.encoding)
+            logs["train/grid_decay"] = decay.detach()
+            total = total + hp.grid_decay_weight * decay
         return total
 
     # -- validation -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from avatarlab.avatar.encodings import (
     HashGrid,
     TriPlane,
     hash_grid,
+    level_mean_squares,
     make_encoding,
     per_level_scale,
     resolve_backend,
@@ -101,6 +102,26 @@ def test_triplane_concatenates_three_planes() -> None:
     out = tri(x)
     assert out.shape == (10, 3 * 8)
     np.testing.assert_allclose(out[:, 8:16].detach().numpy(), tri.planes[1](x[:, [1, 2]]).detach().numpy())
+
+
+def test_level_mean_squares_weighs_every_level_alike() -> None:
+    grid = HashGrid(LAYOUT_3D, seed=0)
+    with torch.no_grad():
+        grid.params.copy_(torch.randn(LAYOUT_3D.num_params))
+    table = grid.params.detach().double().numpy().reshape(-1, LAYOUT_3D.features_per_level)
+    offsets = LAYOUT_3D.offsets
+    expected = sum(float(np.mean(table[a:b] ** 2)) for a, b in zip(offsets[:-1], offsets[1:]))
+    value = level_mean_squares(grid)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    value.backward()  # a small level's features are pulled harder than a big one's, each by 2 v / its size
+    grad = grid.params.grad.view(-1, LAYOUT_3D.features_per_level)
+    first, last = offsets[0], offsets[-2]
+    sizes = LAYOUT_3D.table_sizes
+    np.testing.assert_allclose(grad[first].numpy(), 2 * table[first] / (sizes[0] * 2), rtol=1e-5)
+    np.testing.assert_allclose(grad[last].numpy(), 2 * table[last] / (sizes[-1] * 2), rtol=1e-5)
+    tri = make_encoding("triplane", num_levels=3, features_per_level=2, log2_hashmap_size=8, base_resolution=4,
+                        max_resolution=32, backend="torch", seed=0)  # fmt: skip
+    assert level_mean_squares(tri).item() == pytest.approx(sum(level_mean_squares(p).item() for p in tri.planes))
 
 
 def test_backend_selection() -> None:

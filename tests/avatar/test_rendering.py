@@ -132,6 +132,27 @@ def test_field_shapes() -> None:
     assert colour.shape == (7, 3) and alpha.shape == (7,)
 
 
+@pytest.mark.parametrize("kind", ["hash3d", "triplane"])
+def test_level_weights_scale_each_levels_features(kind: str) -> None:
+    head = HeadField(make_encoding(kind, backend="torch", seed=0, **GRID), code_dim=8)
+    grids = getattr(head.encoding, "planes", [head.encoding])
+    with torch.no_grad():
+        for grid in grids:
+            grid.params.copy_(torch.randn_like(grid.params))
+    x, code = torch.rand(50, 3), torch.randn(50, 8)
+    head.set_level_weights(torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    faded = head.density_and_geo(x, code)
+    with torch.no_grad():  # the same field with its two finest levels' tables zeroed
+        for grid in grids:
+            start = grid.layout.offsets[2] * grid.layout.features_per_level
+            grid.params[start:] = 0.0
+    head.set_level_weights(None)
+    for a, b in zip(faded, head.density_and_geo(x, code)):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="3 level weights for a grid of 4 levels"):
+        head.set_level_weights(torch.ones(3))
+
+
 def test_render_shapes(model: AvatarModel) -> None:
     B, R = 2, 30
     pose = model.pose_track[:B]

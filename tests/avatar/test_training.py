@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from avatarlab.avatar.lit import coarse_to_fine
 from avatarlab.training import train
 from tests.helpers.configs import AVATAR_EXPERIMENTS, tiny_train_config
 
@@ -78,3 +79,22 @@ def test_the_surface_and_distortion_losses_train_and_are_logged(tiny_subject: Pa
 def test_a_surface_loss_without_surface_rays_is_refused(tiny_subject: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="data.depth_rays"):
         train(tiny_train_config("avatar_real", tiny_subject, tmp_path, ["data.depth_rays=0"]))
+
+
+def test_coarse_to_fine_fades_the_fine_levels_in_one_after_another() -> None:
+    assert coarse_to_fine(0, 6, 2, 0) is None and coarse_to_fine(400, 6, 2, 400) is None
+    torch.testing.assert_close(coarse_to_fine(0, 6, 2, 400), torch.tensor([1.0, 1, 0, 0, 0, 0]))
+    torch.testing.assert_close(coarse_to_fine(200, 6, 2, 400), torch.tensor([1.0, 1, 1, 1, 0, 0]))
+    halfway = coarse_to_fine(250, 6, 2, 400)  # 4.5 levels in: the fifth at the middle of its cosine ramp
+    torch.testing.assert_close(halfway, torch.tensor([1.0, 1, 1, 1, 0.5, 0]))
+
+
+def test_grid_decay_and_coarse_to_fine_train_and_are_checked(tiny_subject: Path, tmp_path: Path) -> None:
+    options = ["model.grid_decay_weight=0.1", "model.coarse_to_fine_steps=1", "model.coarse_levels=2"]
+    metrics = train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "ok", options))
+    assert float(metrics["train/grid_decay"]) > 0
+    with pytest.raises(SystemExit) as exit_info:  # the ramp must end before the last step
+        train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "late", ["model.coarse_to_fine_steps=10000"]))
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit):
+        train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "bad", ["model.coarse_levels=0"]))

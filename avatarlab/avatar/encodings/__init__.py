@@ -72,12 +72,26 @@ def make_encoding(kind: str = "hash3d", **grid: object) -> nn.Module:
     raise ValueError(f"unknown encoding {kind!r}; choose hash3d, hash2d or triplane")
 
 
+def level_mean_squares(grid: nn.Module) -> torch.Tensor:
+    """Sum over levels of the mean squared feature of each level's table (Mip-NeRF 360 / Zip-NeRF's normalised
+    weight decay on grid features: a small level and a big one weigh alike) for a HashGrid, a TcnnHashGrid or
+    a TriPlane (its three grids summed)."""
+    if isinstance(grid, TriPlane):
+        return torch.stack([level_mean_squares(plane) for plane in grid.planes]).sum()
+    layout: GridLayout = grid.layout  # type: ignore[assignment]
+    params = grid.params if isinstance(grid, HashGrid) else grid.encoding.params  # the same flat layout
+    rows = params.view(-1, layout.features_per_level).float()  # [table rows of all levels, F]
+    bounds = layout.offsets
+    return torch.stack([rows[a:b].square().mean() for a, b in zip(bounds[:-1], bounds[1:])]).sum()
+
+
 __all__ = [
     "GridLayout",
     "HashGrid",
     "TcnnHashGrid",
     "TriPlane",
     "hash_grid",
+    "level_mean_squares",
     "make_encoding",
     "per_level_scale",
     "resolve_backend",
