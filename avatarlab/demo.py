@@ -157,7 +157,7 @@ def main() -> None:
     for i, step in enumerate(plan, 1):
         seconds = run(step, i, len(plan), ROOT, "make demo")
         if seconds is not None:
-            print(f"    done in {seconds:.0f} s -> {relative(step.output)}", flush=True)
+            print(f"    done in {seconds:.0f} s -> {relative(step.output, ROOT)}", flush=True)
     print(f"\ndemo finished in {(time.perf_counter() - started) / 60:.1f} min. Outputs:")
     for step in plan:
         print(f"  {relative(step.output, ROOT)}")
