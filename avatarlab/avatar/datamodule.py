@@ -258,4 +258,6 @@ class AvatarDataModule(L.LightningDataModule):
             "mel": d.mel[train[0] * d.spec.mel_per_frame : (train[-1] + 1) * d.spec.mel_per_frame],
             "poses": d.pose[train],
             "crops": d.crop[train],
+            "canonical": d.subject.array("canonical", mmap=False).astype(np.float32),  # [478, 3]
+            "keypoint_indices": list(d.subject.keypoint_indices),
         }

@@ -15,7 +15,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch import nn
 
 from avatarlab.atomic import atomic_path
 from avatarlab.avatar.audio2kp import audio2kp_losses, mel_windows
@@ -24,6 +23,7 @@ from avatarlab.avatar.model import LEGACY_ARGS, AvatarModel
 from avatarlab.config_args import constructor_args
 from avatarlab.data.media import write_video
 from avatarlab.data.subject import MASK_FACE, MASK_PERSON
+from avatarlab.data.symmetry import face_mirror
 from avatarlab.errors import UserInputError
 from avatarlab.metrics.image import psnr
 from avatarlab.spec.avatar import AvatarSpec
@@ -92,6 +92,7 @@ class AvatarLitModule(L.LightningModule):
         grid_decay_weight: float,
         coarse_levels: int,
         coarse_to_fine_steps: int,
+        mirror_fraction: float,
         a2kp_weight: float,
         a2kp_loss_weights: Mapping[str, float],
         occupancy_warmup: int,
@@ -108,18 +109,13 @@ class AvatarLitModule(L.LightningModule):
         self.model: AvatarModel | None = None
         self.a2kp_loss_weights = dict(a2kp_loss_weights)
         self._last_video_step = -1
+        self.mirror_pose: torch.Tensor | None = None  # [4, 4] the face's reflection (training with mirrored views)
+        self.mirror_keypoints: torch.Tensor | None = None  # [K] each keypoint's mirror image among the keypoints
 
     # -- building -----------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         if self.model is not None:
             return
-        max_steps = self.trainer.max_steps
-        if self.hparams.coarse_to_fine_steps > 0 and 0 < max_steps <= self.hparams.coarse_to_fine_steps:
-            raise UserInputError(
-                f"model.coarse_to_fine_steps ({self.hparams.coarse_to_fine_steps}) does not end before the last step "
-                f"(trainer.max_steps={max_steps}), but the saved model renders with every level in full",
-                "set model.coarse_to_fine_steps below trainer.max_steps (or 0 to train every level from the start)",
-            )
         info = self.trainer.datamodule.subject_info()
         self.build(info, self.trainer.strategy.root_device)
 
@@ -136,11 +132,29 @@ class AvatarLitModule(L.LightningModule):
         self.model.set_subject(
             info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"]
         )
+        if not 0.0 <= self.hparams.mirror_fraction <= 1.0:
+            raise UserInputError(
+                f"model.mirror_fraction={self.hparams.mirror_fraction} is not a share", "set it from 0 to 1"
+            )
+        if self.hparams.mirror_fraction > 0:
+            mirror = face_mirror(info["canonical"])
+            self.mirror_pose = torch.from_numpy(mirror.matrix()).to(device)  # [4, 4]
+            pairs = mirror.keypoint_pairs(info["keypoint_indices"], info["canonical"])  # [K]
+            self.mirror_keypoints = torch.from_numpy(pairs).to(device)
         if self.hparams.init_from:
             source = model_from_checkpoint(load_checkpoint(self.hparams.init_from), "cpu")  # weights only
             missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=False)
             log.info(
                 "initialised from %s (missing %d, unexpected %d)", self.hparams.init_from, len(missing), len(unexpected)
+            )
+
+    def on_fit_start(self) -> None:
+        max_steps = self.trainer.max_steps
+        if self.hparams.coarse_to_fine_steps > 0 and 0 < max_steps <= self.hparams.coarse_to_fine_steps:
+            raise UserInputError(
+                f"model.coarse_to_fine_steps ({self.hparams.coarse_to_fine_steps}) does not end before the last step "
+                f"(trainer.max_steps={max_steps}), but the saved model renders with every level in full",
+                "set model.coarse_to_fine_steps below trainer.max_steps (or 0 to train every level from the start)",
             )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -217,25 +231,28 @@ class AvatarLitModule(L.LightningModule):
                 predicted, _ = m.predict_keypoints(batch["mel"])
                 use = (torch.rand(tracked.shape[0], device=tracked.device) < hp.predicted_fraction)[:, None, None]
                 tracked = torch.where(use, predicted, tracked)
+            pose, tracked, mirrored = self._mirrored(batch["pose"], tracked)
             code = m.code(normalised_keypoints=tracked)
         else:
+            pose, mirrored = batch["pose"], torch.zeros(len(batch["pose"]), dtype=torch.bool, device=self.device)
             code = m.code(mel_window=batch["mel"])
         m.head.set_level_weights(coarse_to_fine(step, m.head.num_levels, hp.coarse_levels, hp.coarse_to_fine_steps))
         if step >= hp.occupancy_warmup and (step - hp.occupancy_warmup) % hp.occupancy_every == 0:
             m.update_occupancy(code.detach()[: hp.occupancy_codes])
             logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction, device=self.device)
         cond = m.normalise_condition(batch["cond"])
-        out = m.render_rays(
-            batch["pose"], cond, code, batch["uv"], jitter=True, with_distortion=hp.distortion_weight > 0
-        )
+        out = m.render_rays(pose, cond, code, batch["uv"], jitter=True, with_distortion=hp.distortion_weight > 0)
         target = batch["rgb"]
-        mse = nn.functional.mse_loss(out["rgb"], target)
         mask = batch["mask"]
         background = (mask & MASK_PERSON) == 0
         face = (mask & MASK_FACE) > 0
+        # a mirrored frame teaches the face only (hair and clothes are not symmetric)
+        weight = torch.where(mirrored[:, None], face, True).float()  # [B, R]
+        mse = (weight[..., None] * (out["rgb"] - target) ** 2).sum() / (3.0 * weight.sum()).clamp_min(1.0)
         # no head where the plate shows; the head (solid), not the back layer, paints the face
         head_alpha, back_alpha = out["head_alpha"], out["torso_alpha"]
-        mask_loss = (background * head_alpha**2).mean() + (face * ((1.0 - head_alpha) ** 2 + back_alpha**2)).mean()
+        silhouette = background * head_alpha**2 + face * ((1.0 - head_alpha) ** 2 + back_alpha**2)  # [B, R]
+        mask_loss = (weight * silhouette).sum() / weight.sum().clamp_min(1.0)
         logs.update(
             {
                 "train/mse": mse.detach(),
@@ -251,7 +268,7 @@ class AvatarLitModule(L.LightningModule):
         if hp.depth_weight > 0:  # the head meets the rays through known face points where the canonical shape says
             if "surface_uv" not in batch:
                 raise ValueError("depth_weight > 0 needs rays through face points: set data.depth_rays > 0")
-            surface = m.render_rays(batch["pose"], cond, code, batch["surface_uv"], jitter=True)
+            surface = m.render_rays(pose, cond, code, batch["surface_uv"], jitter=True)
             depth_error = (surface["head_depth"] - surface["head_alpha"] * batch["surface_depth"]).abs().mean()
             logs["train/depth_error"] = depth_error.detach()
             total = total + hp.depth_weight * depth_error
@@ -260,6 +277,25 @@ class AvatarLitModule(L.LightningModule):
             logs["train/grid_decay"] = decay.detach()
             total = total + hp.grid_decay_weight * decay
         return total
+
+    def _mirrored(self, pose: torch.Tensor, keypoints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A share (`mirror_fraction`) of the frames seen as the face's mirror image: each pixel's ray reflected across
+        the face's plane (pose [B, 4, 4] @ reflection) and the expression mirrored (normalised keypoints [B, K, 3]),
+        so the side of the face the video turns away from is learnt from the side it shows. Returns the poses, the
+        keypoints and which frames [B] are mirrored."""
+        if self.mirror_pose is None:
+            return pose, keypoints, torch.zeros(len(pose), dtype=torch.bool, device=pose.device)
+        m = self.model
+        assert m is not None and self.mirror_keypoints is not None
+        flip = torch.rand(pose.shape[0], device=pose.device) < self.hparams.mirror_fraction  # [B]
+        raw = m.denormalise_keypoints(keypoints)[:, self.mirror_keypoints]  # [B, K, 3]
+        rotation, shift = self.mirror_pose[:3, :3], self.mirror_pose[:3, 3]
+        mirrored = m.normalise_keypoints(raw @ rotation.T + shift)
+        return (
+            torch.where(flip[:, None, None], pose @ self.mirror_pose, pose),
+            torch.where(flip[:, None, None], mirrored, keypoints),
+            flip,
+        )
 
     # -- validation -----------------------------------------------------------------------------
     def render_held_out(self, batch: dict[str, torch.Tensor], from_audio: bool) -> torch.Tensor:

@@ -153,6 +153,27 @@ def test_level_weights_scale_each_levels_features(kind: str) -> None:
         head.set_level_weights(torch.ones(3))
 
 
+def test_a_pose_times_the_mirror_sees_along_the_reflected_rays() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from avatarlab.data.symmetry import face_mirror
+    from tests.helpers.symmetric_face import symmetric_face
+
+    shape = symmetric_face(np.random.default_rng(0))[0] @ Rotation.from_euler("y", 20, degrees=True).as_matrix().T
+    mirror = face_mirror(shape)
+    pose = torch.eye(4)[None]  # device: cpu
+    pose[0, :3, :3] = torch.from_numpy(Rotation.from_euler("xyz", [5, -15, 2], degrees=True).as_matrix()).float()
+    pose[0, :3, 3] = torch.tensor([0.1, -0.2, 12.0])  # device: cpu
+    camera = {"fx": 300.0, "fy": 300.0, "cx": 64.0, "cy": 64.0}
+    uv = torch.rand(1, 40, 2) * 128  # device: cpu
+    origins, directions = camera_rays(pose, camera, uv)
+    m_origins, m_directions = camera_rays(pose @ torch.from_numpy(mirror.matrix()), camera, uv)
+    reflected = torch.from_numpy(mirror.reflect(origins[0].double().numpy()))
+    torch.testing.assert_close(m_origins[0].double(), reflected, atol=1e-4, rtol=0)
+    linear = torch.from_numpy(mirror.matrix()[:3, :3]).double()  # directions reflect without the shift
+    torch.testing.assert_close(m_directions[0].double(), directions[0].double() @ linear.T, atol=1e-5, rtol=0)
+
+
 def test_render_shapes(model: AvatarModel) -> None:
     B, R = 2, 30
     pose = model.pose_track[:B]

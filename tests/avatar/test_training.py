@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from avatarlab.avatar.lit import coarse_to_fine
 from avatarlab.training import train
 from tests.helpers.configs import AVATAR_EXPERIMENTS, tiny_train_config
+from tests.helpers.symmetric_face import symmetric_face
 
 
 def test_every_stage_and_ablation_has_a_config() -> None:
@@ -98,3 +101,16 @@ def test_grid_decay_and_coarse_to_fine_train_and_are_checked(tiny_subject: Path,
     assert exit_info.value.code == 2
     with pytest.raises(SystemExit):
         train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "bad", ["model.coarse_levels=0"]))
+
+
+def test_mirrored_views_train_on_a_symmetric_face_and_are_refused_on_another(
+    tiny_subject: Path, tmp_path: Path
+) -> None:
+    subject = tmp_path / "symmetric"
+    shutil.copytree(tiny_subject, subject)
+    np.save(subject / "canonical.npy", symmetric_face(np.random.default_rng(0))[0].astype(np.float32))
+    metrics = train(tiny_train_config("avatar_real", subject, tmp_path / "run", ["model.mirror_fraction=0.5"]))
+    assert np.isfinite(float(metrics["train/loss"]))
+    with pytest.raises(SystemExit) as exit_info:  # the tiny subject's face is random points: no mirror plane
+        train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "random", ["model.mirror_fraction=0.5"]))
+    assert exit_info.value.code == 2
