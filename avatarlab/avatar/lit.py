@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 
 from avatarlab.atomic import atomic_path
 from avatarlab.avatar.audio2kp import audio2kp_losses, mel_windows
@@ -231,28 +232,24 @@ class AvatarLitModule(L.LightningModule):
                 predicted, _ = m.predict_keypoints(batch["mel"])
                 use = (torch.rand(tracked.shape[0], device=tracked.device) < hp.predicted_fraction)[:, None, None]
                 tracked = torch.where(use, predicted, tracked)
-            pose, tracked, mirrored = self._mirrored(batch["pose"], tracked)
             code = m.code(normalised_keypoints=tracked)
         else:
-            pose, mirrored = batch["pose"], torch.zeros(len(batch["pose"]), dtype=torch.bool, device=self.device)
             code = m.code(mel_window=batch["mel"])
         m.head.set_level_weights(coarse_to_fine(step, m.head.num_levels, hp.coarse_levels, hp.coarse_to_fine_steps))
         if step >= hp.occupancy_warmup and (step - hp.occupancy_warmup) % hp.occupancy_every == 0:
             m.update_occupancy(code.detach()[: hp.occupancy_codes])
             logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction, device=self.device)
         cond = m.normalise_condition(batch["cond"])
+        pose = batch["pose"]
         out = m.render_rays(pose, cond, code, batch["uv"], jitter=True, with_distortion=hp.distortion_weight > 0)
         target = batch["rgb"]
         mask = batch["mask"]
         background = (mask & MASK_PERSON) == 0
         face = (mask & MASK_FACE) > 0
-        # a mirrored frame teaches the face only (hair and clothes are not symmetric)
-        weight = torch.where(mirrored[:, None], face, True).float()  # [B, R]
-        mse = (weight[..., None] * (out["rgb"] - target) ** 2).sum() / (3.0 * weight.sum()).clamp_min(1.0)
+        mse = nn.functional.mse_loss(out["rgb"], target)
         # no head where the plate shows; the head (solid), not the back layer, paints the face
         head_alpha, back_alpha = out["head_alpha"], out["torso_alpha"]
-        silhouette = background * head_alpha**2 + face * ((1.0 - head_alpha) ** 2 + back_alpha**2)  # [B, R]
-        mask_loss = (weight * silhouette).sum() / weight.sum().clamp_min(1.0)
+        mask_loss = (background * head_alpha**2).mean() + (face * ((1.0 - head_alpha) ** 2 + back_alpha**2)).mean()
         logs.update(
             {
                 "train/mse": mse.detach(),
@@ -272,30 +269,41 @@ class AvatarLitModule(L.LightningModule):
             depth_error = (surface["head_depth"] - surface["head_alpha"] * batch["surface_depth"]).abs().mean()
             logs["train/depth_error"] = depth_error.detach()
             total = total + hp.depth_weight * depth_error
+        if self.mirror_pose is not None and m.condition == "keypoints":
+            mirror = self._mirror_loss(batch, tracked, cond, face)
+            if mirror is not None:
+                logs["train/mirror_mse"] = mirror.detach()
+                total = total + mirror
         if hp.grid_decay_weight > 0:  # grid features stay small unless the pictures need them
             decay = level_mean_squares(m.head.encoding)
             logs["train/grid_decay"] = decay.detach()
             total = total + hp.grid_decay_weight * decay
         return total
 
-    def _mirrored(self, pose: torch.Tensor, keypoints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A share (`mirror_fraction`) of the frames seen as the face's mirror image: each pixel's ray reflected across
-        the face's plane (pose [B, 4, 4] @ reflection) and the expression mirrored (normalised keypoints [B, K, 3]),
-        so the side of the face the video turns away from is learnt from the side it shows. Returns the poses, the
-        keypoints and which frames [B] are mirrored."""
-        if self.mirror_pose is None:
-            return pose, keypoints, torch.zeros(len(pose), dtype=torch.bool, device=pose.device)
+    def _mirror_loss(
+        self, batch: dict[str, torch.Tensor], keypoints: torch.Tensor, cond: torch.Tensor, face: torch.Tensor
+    ) -> torch.Tensor | None:
+        """The face rays of a share (`mirror_fraction`) of the batch's frames once more, seen as the face's mirror
+        image: each ray reflected across the face's plane (pose @ reflection) and the expression mirrored (normalised
+        keypoints [B, K, 3]), so the side of the face the video turns away from is learnt from the side it shows.
+        Face rays only (`face` [B, R]): hair and clothes are not symmetric. Their colour error plus the face's
+        opacity terms; None when no frame is drawn or no face ray is in the batch."""
         m = self.model
-        assert m is not None and self.mirror_keypoints is not None
-        flip = torch.rand(pose.shape[0], device=pose.device) < self.hparams.mirror_fraction  # [B]
-        raw = m.denormalise_keypoints(keypoints)[:, self.mirror_keypoints]  # [B, K, 3]
+        assert m is not None and self.mirror_pose is not None and self.mirror_keypoints is not None
+        chosen = torch.rand(len(keypoints), device=keypoints.device) < self.hparams.mirror_fraction  # [B]
+        face = face[chosen]  # [b, R]
+        count = int(face.sum(1).min()) if len(face) else 0
+        if count == 0:
+            return None
+        first = torch.argsort((~face).to(torch.int8), dim=1, stable=True)[:, :count]  # [b, n]: face rays first
+        uv = batch["uv"][chosen].gather(1, first[..., None].expand(-1, -1, 2))  # [b, n, 2]
+        target = batch["rgb"][chosen].gather(1, first[..., None].expand(-1, -1, 3))  # [b, n, 3]
+        raw = m.denormalise_keypoints(keypoints[chosen])[:, self.mirror_keypoints]  # [b, K, 3], twins swapped
         rotation, shift = self.mirror_pose[:3, :3], self.mirror_pose[:3, 3]
-        mirrored = m.normalise_keypoints(raw @ rotation.T + shift)
-        return (
-            torch.where(flip[:, None, None], pose @ self.mirror_pose, pose),
-            torch.where(flip[:, None, None], mirrored, keypoints),
-            flip,
-        )
+        code = m.code(normalised_keypoints=m.normalise_keypoints(raw @ rotation.T + shift))
+        out = m.render_rays(batch["pose"][chosen] @ self.mirror_pose, cond[chosen], code, uv, jitter=True)
+        opacity = ((1.0 - out["head_alpha"]) ** 2 + out["torso_alpha"] ** 2).mean()
+        return nn.functional.mse_loss(out["rgb"], target) + self.hparams.mask_weight * opacity
 
     # -- validation -----------------------------------------------------------------------------
     def render_held_out(self, batch: dict[str, torch.Tensor], from_audio: bool) -> torch.Tensor:
