@@ -39,7 +39,7 @@ from avatarlab.runtime.timeline import Clock, CpuMeter, Timeline
 from avatarlab.spec.stream import AUDIO_RATE
 
 POSE_TOLERANCE = 2  # frames of head pose a frame rendered ahead may be off by (on the quickstart head: 2.5 grey levels)
-MAX_EARLY_RENDERS = 3  # renders of a draft's frame 0 ahead, per draft
+MAX_EARLY_RENDERS = 12  # renders of a draft's frame 0 ahead, per draft (about one per 2 * POSE_TOLERANCE ticks paused)
 
 
 class OutputSink(Protocol):
@@ -67,6 +67,7 @@ class Speaking:
     armed: threading.Event = field(default_factory=threading.Event)  # a draft whose commit may come any moment
     early_frame: np.ndarray | None = None  # its frame 0, rendered ahead from head pose `early_pose`
     early_pose: int | None = None
+    early_spare: np.ndarray | None = None  # the next frame 0 is rendered here while early_frame stays usable
     early_renders: int = 0
 
     @property
@@ -130,30 +131,42 @@ class Player(BackgroundLoop):
         queued before). A frame 0 rendered ahead from a pose within `pose_tolerance` of the next tick's is used as it
         is: the reply then starts at the next tick, from that pose."""
         with self._lock:
-            early = speaking.early_pose
-            next_tick = self.tick + 1 - self.phase  # the pose of the next tick: an early frame starts there
-            use_early = (
-                early is not None
-                and speaking.early_frame is not None
-                and abs(early - next_tick) <= self.pose_tolerance
-                and self.current is None
-            )
-            if use_early:
-                pose_start = early  # type: ignore[assignment]
             speaking.pose_start = pose_start
             speaking.stream.set_pose_start(pose_start)
-            if use_early:
-                slot = self.ring.slot_for(0)
-                if slot is not None:
-                    slot[...] = speaking.early_frame
-                    self.ring.publish(0)
-                    speaking.rendered = 1
-                    speaking.first_frame.set()
-                    self.timeline.stamp("avatar", "first_frame", reply=speaking.reply, render_s=0.0, early=True)
             if self.prepared is speaking:
                 self.prepared = None
             self.queued = speaking
             self.timeline.stamp("output", "queued", reply=speaking.reply)
+            self.adopt_early_frame(speaking)
+
+    def adopt_early_frame(self, speaking: Speaking) -> bool:
+        """Start the queued reply `speaking` with its frame 0 rendered ahead, if that frame's head pose is within
+        `pose_tolerance` of the next tick's and nothing of the reply is rendered yet: the reply then starts at the
+        next tick, from that pose. Called when a reply is queued, and when a frame rendered ahead is done (it may
+        finish just after the commit)."""
+        with self._lock:
+            early = speaking.early_pose
+            next_tick = self.tick + 1 - self.phase  # the pose of the next tick: an early frame starts there
+            if (
+                self.queued is not speaking
+                or self.current is not None
+                or speaking.rendered > 0
+                or early is None
+                or speaking.early_frame is None
+                or abs(early - next_tick) > self.pose_tolerance
+            ):
+                return False
+            slot = self.ring.slot_for(0)
+            if slot is None:
+                return False
+            speaking.pose_start = early
+            speaking.stream.set_pose_start(early)
+            slot[...] = speaking.early_frame
+            self.ring.publish(0)
+            speaking.rendered = 1
+            speaking.first_frame.set()
+            self.timeline.stamp("avatar", "first_frame", reply=speaking.reply, render_s=0.0, early=True)
+            return True
 
     def stop(self, reason: str) -> None:
         """Stop the reply playing (at the next tick) and drop the one queued."""
@@ -328,23 +341,32 @@ class Renderer(BackgroundLoop):
         return fed
 
     def render_early(self, draft: Speaking) -> bool:
-        """Render an armed draft's frame 0 ahead, from the head pose it would start with a few ticks from now (again
-        when that drifts by more than the player's tolerance, at most `max_early_renders` times); whether it did."""
+        """Render an armed draft's frame 0 ahead, from the head pose it would start with once the render is done
+        (again before that frame goes out of the player's tolerance, at most `max_early_renders` times, into a spare
+        buffer, so a frame is usable all the while); whether it did."""
         tolerance = self.player.pose_tolerance
         if not draft.armed.is_set() or draft.stream.ready == 0 or draft.early_renders >= self.max_early_renders:
             return False
+        lead = math.ceil(self.render_s / self.player.period)  # ticks a render takes
         soonest = self.player.pose_for_start(1)
-        if draft.early_pose is not None and draft.early_pose - tolerance <= soonest <= draft.early_pose + tolerance:
-            return False
-        if draft.early_frame is None:
-            size = self.player.ring.buffer.shape[1]
-            draft.early_frame = np.zeros((size, size, 3), np.uint8)
-        pose = soonest + tolerance  # valid for commits over the next 2 * tolerance ticks
+        if draft.early_pose is not None and soonest + lead <= draft.early_pose + tolerance:
+            return False  # the frame there is still usable when a new one would be done
+        size = self.player.ring.buffer.shape[1]
+        frame = draft.early_spare if draft.early_spare is not None else np.zeros((size, size, 3), np.uint8)
+        pose = soonest + lead + tolerance  # usable for commits over 2 * tolerance ticks once rendered
         draft.stream.set_pose_start(pose)
+        started = time.perf_counter()
         with self.meter.measure("render"):
-            draft.stream.render_frame(0, out=draft.early_frame)
-        draft.early_pose = pose
-        draft.early_renders += 1
+            draft.stream.render_frame(0, out=frame)
+        with self.player._lock:
+            draft.early_spare, draft.early_frame, draft.early_pose = draft.early_frame, frame, pose
+            draft.early_renders += 1
+            if self.player.queued is draft:  # committed while it rendered: it renders from its queued pose
+                draft.stream.set_pose_start(draft.pose_start)
+        self.timeline.stamp(
+            "avatar", "early_frame", reply=draft.reply, pose=pose, render_s=time.perf_counter() - started
+        )  # fmt: skip
+        self.player.adopt_early_frame(draft)  # committed while it rendered: it may start the reply now
         return True
 
     def render_reply(self, speaking: Speaking) -> bool:

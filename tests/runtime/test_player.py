@@ -167,6 +167,35 @@ def test_a_frame_rendered_ahead_starts_the_reply_at_once(avatar: Avatar) -> None
     np.testing.assert_array_equal(sink.ticks[-1][1], expected.render_frame(0).image)
 
 
+def test_a_frame_rendered_ahead_that_ends_after_the_commit_starts_the_reply(avatar: Avatar) -> None:
+    player, renderer, sink, calls = setup(avatar)
+    draft = reply(avatar, 0.4)
+    player.prepare(draft)
+    renderer.feed(draft)
+    draft.armed.set()
+    player.queue(draft, player.pose_for_start(5))  # the commit comes while frame 0 is still being rendered ahead
+    assert not draft.first_frame.is_set()
+    renderer.render_s = 0.0  # the render is done at once: its pose is the next tick's, give or take the tolerance
+    assert renderer.render_early(draft)
+    assert draft.first_frame.is_set() and draft.pose_start == draft.early_pose and draft.rendered == 1
+    player.step()
+    assert sink.ticks[-1][3] == 7  # the reply starts at the next tick
+
+
+def test_a_long_pause_keeps_a_fresh_frame_ahead(avatar: Avatar) -> None:
+    player, renderer, sink, calls = setup(avatar)
+    draft = reply(avatar, 0.4)
+    player.prepare(draft)
+    renderer.feed(draft)
+    draft.armed.set()
+    for _ in range(30):  # 1.2 s of pause: rendered again as the head moves on
+        player.step()
+        renderer.render_early(draft)
+    assert 1 < draft.early_renders <= renderer.max_early_renders
+    player.queue(draft, player.pose_for_start(5))
+    assert draft.first_frame.is_set() and draft.pose_start == draft.early_pose
+
+
 def test_a_frame_rendered_for_another_moment_is_not_used(avatar: Avatar) -> None:
     player, renderer, sink, calls = setup(avatar)
     draft = reply(avatar, 0.4)
