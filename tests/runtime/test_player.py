@@ -76,6 +76,16 @@ def started(
     return player, renderer, sink, calls, speaking
 
 
+def armed_draft(avatar: Avatar) -> tuple[Player, Renderer, Sink, Speaking]:
+    """A player, its renderer and sink, and a draft reply whose codes are computed, armed: the user has paused."""
+    player, renderer, sink, _ = setup(avatar)
+    draft = reply(avatar, 0.4)
+    player.prepare(draft)
+    renderer.feed(draft)
+    draft.armed.set()
+    return player, renderer, sink, draft
+
+
 def test_a_reply_starts_with_its_first_frame_and_audio_never_waits(avatar: Avatar) -> None:
     player, renderer, sink, calls = setup(avatar)
     speaking = reply(avatar, 0.4)
@@ -168,11 +178,7 @@ def test_a_frame_rendered_ahead_starts_the_reply_at_once(avatar: Avatar) -> None
 
 
 def test_a_frame_rendered_ahead_that_ends_after_the_commit_starts_the_reply(avatar: Avatar) -> None:
-    player, renderer, sink, calls = setup(avatar)
-    draft = reply(avatar, 0.4)
-    player.prepare(draft)
-    renderer.feed(draft)
-    draft.armed.set()
+    player, renderer, sink, draft = armed_draft(avatar)
     player.queue(draft, player.pose_for_start(5))  # the commit comes while frame 0 is still being rendered ahead
     assert not draft.first_frame.is_set()
     renderer.render_s = 0.0  # the render is done at once: its pose is the next tick's, give or take the tolerance
@@ -183,11 +189,7 @@ def test_a_frame_rendered_ahead_that_ends_after_the_commit_starts_the_reply(avat
 
 
 def test_a_long_pause_keeps_a_fresh_frame_ahead(avatar: Avatar) -> None:
-    player, renderer, sink, calls = setup(avatar)
-    draft = reply(avatar, 0.4)
-    player.prepare(draft)
-    renderer.feed(draft)
-    draft.armed.set()
+    player, renderer, sink, draft = armed_draft(avatar)
     for _ in range(30):  # 1.2 s of pause: rendered again as the head moves on
         player.step()
         renderer.render_early(draft)
@@ -197,11 +199,7 @@ def test_a_long_pause_keeps_a_fresh_frame_ahead(avatar: Avatar) -> None:
 
 
 def test_a_frame_rendered_for_another_moment_is_not_used(avatar: Avatar) -> None:
-    player, renderer, sink, calls = setup(avatar)
-    draft = reply(avatar, 0.4)
-    player.prepare(draft)
-    renderer.feed(draft)
-    draft.armed.set()
+    player, renderer, sink, draft = armed_draft(avatar)
     assert renderer.render_early(draft)
     for _ in range(10):  # the commit comes much later: the head has moved on
         player.step()
