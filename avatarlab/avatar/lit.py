@@ -240,13 +240,14 @@ class AvatarLitModule(L.LightningModule):
             m.update_occupancy(code.detach()[: hp.occupancy_codes])
             logs["train/occupied"] = torch.tensor(m.occupancy.occupied_fraction, device=self.device)
         cond = m.normalise_condition(batch["cond"])
-        pose = batch["pose"]
-        out = m.render_rays(pose, cond, code, batch["uv"], jitter=True, with_distortion=hp.distortion_weight > 0)
+        out = m.render_rays(
+            batch["pose"], cond, code, batch["uv"], jitter=True, with_distortion=hp.distortion_weight > 0
+        )
         target = batch["rgb"]
+        mse = nn.functional.mse_loss(out["rgb"], target)
         mask = batch["mask"]
         background = (mask & MASK_PERSON) == 0
         face = (mask & MASK_FACE) > 0
-        mse = nn.functional.mse_loss(out["rgb"], target)
         # no head where the plate shows; the head (solid), not the back layer, paints the face
         head_alpha, back_alpha = out["head_alpha"], out["torso_alpha"]
         mask_loss = (background * head_alpha**2).mean() + (face * ((1.0 - head_alpha) ** 2 + back_alpha**2)).mean()
@@ -265,14 +266,14 @@ class AvatarLitModule(L.LightningModule):
         if hp.depth_weight > 0:  # the head meets the rays through known face points where the canonical shape says
             if "surface_uv" not in batch:
                 raise ValueError("depth_weight > 0 needs rays through face points: set data.depth_rays > 0")
-            surface = m.render_rays(pose, cond, code, batch["surface_uv"], jitter=True)
+            surface = m.render_rays(batch["pose"], cond, code, batch["surface_uv"], jitter=True)
             depth_error = (surface["head_depth"] - surface["head_alpha"] * batch["surface_depth"]).abs().mean()
             logs["train/depth_error"] = depth_error.detach()
             total = total + hp.depth_weight * depth_error
         if self.mirror_pose is not None and m.condition == "keypoints":
             mirror = self._mirror_loss(batch, tracked, cond, face)
             if mirror is not None:
-                logs["train/mirror_mse"] = mirror.detach()
+                logs["train/mirror"] = mirror.detach()
                 total = total + mirror
         if hp.grid_decay_weight > 0:  # grid features stay small unless the pictures need them
             decay = level_mean_squares(m.head.encoding)

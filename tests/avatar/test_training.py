@@ -110,7 +110,7 @@ def test_mirrored_views_train_on_a_symmetric_face_and_are_refused_on_another(
     shutil.copytree(tiny_subject, subject)
     np.save(subject / "canonical.npy", symmetric_face(np.random.default_rng(0))[0].astype(np.float32))
     metrics = train(tiny_train_config("avatar_real", subject, tmp_path / "run", ["model.mirror_fraction=1.0"]))
-    assert np.isfinite(float(metrics["train/loss"])) and float(metrics["train/mirror_mse"]) > 0
+    assert np.isfinite(float(metrics["train/loss"])) and float(metrics["train/mirror"]) > 0
     with pytest.raises(SystemExit) as exit_info:  # the tiny subject's face is random points: no mirror plane
         train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "random", ["model.mirror_fraction=0.5"]))
     assert exit_info.value.code == 2
