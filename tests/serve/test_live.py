@@ -162,8 +162,11 @@ def test_the_page_talks_in_a_real_browser(server: str, tmp_path: Path) -> None:
         assert "You:" in transcript and "Avatar:" in transcript
         assert shot.is_file() and shot.stat().st_size > 5000
         browser.find_element("id", "end").click()
-        time.sleep(1.0)
-        assert browser.execute_script("return window.avatarlab.closed")
+        ended = time.monotonic()  # the server stops the session's threads, then closes the socket
+        while not browser.execute_script("return window.avatarlab.closed") and time.monotonic() < ended + 10.0:
+            time.sleep(0.1)
+        print(f"socket closed {time.monotonic() - ended:.2f} s after the page ended the conversation")
+        assert browser.execute_script("return window.avatarlab.closed") == "the page ended the conversation"
     finally:
         browser.quit()
 
