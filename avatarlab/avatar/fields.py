@@ -83,7 +83,12 @@ class HeadField(nn.Module):
     @property
     def num_levels(self) -> int:
         """Levels of the grid (of each of a tri-plane's grids)."""
-        return getattr(self.encoding, "planes", [self.encoding])[0].layout.num_levels
+        return self._grids[0].layout.num_levels
+
+    @property
+    def _grids(self) -> list[nn.Module]:
+        """The hash grids of the encoding: itself, or a tri-plane's three."""
+        return list(getattr(self.encoding, "planes", [self.encoding]))
 
     def set_level_weights(self, weights: torch.Tensor | None) -> None:
         """Scale each grid level's features by weights [L] (coarse-to-fine training: fine levels faded in);
@@ -91,7 +96,7 @@ class HeadField(nn.Module):
         if weights is None:
             self.feature_weights = None
             return
-        grids = getattr(self.encoding, "planes", [self.encoding])
+        grids = self._grids
         layout = grids[0].layout
         if len(weights) != self.num_levels:
             raise ValueError(f"{len(weights)} level weights for a grid of {self.num_levels} levels")

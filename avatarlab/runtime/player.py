@@ -361,12 +361,12 @@ class Renderer(BackgroundLoop):
         with self.player._lock:
             draft.early_spare, draft.early_frame, draft.early_pose = draft.early_frame, frame, pose
             draft.early_renders += 1
-            if self.player.queued is draft:  # committed while it rendered: it renders from its queued pose
+            self.timeline.stamp(
+                "avatar", "early_frame", reply=draft.reply, pose=pose, render_s=time.perf_counter() - started
+            )  # fmt: skip
+            # committed while it rendered: the frame starts the reply now, or the reply renders from its queued pose
+            if self.player.queued is draft and not self.player.adopt_early_frame(draft):
                 draft.stream.set_pose_start(draft.pose_start)
-        self.timeline.stamp(
-            "avatar", "early_frame", reply=draft.reply, pose=pose, render_s=time.perf_counter() - started
-        )  # fmt: skip
-        self.player.adopt_early_frame(draft)  # committed while it rendered: it may start the reply now
         return True
 
     def render_reply(self, speaking: Speaking) -> bool:
