@@ -4,8 +4,9 @@ Every turn (real recordings when given, generated turns always) is replayed at e
 after its first known word becomes one row of the calibration's inputs (silence, voice activity, the open
 newest word, the end head's word evidence), labelled 1 once every word of the turn is known. The generated
 rows weigh `generated_weight` times as much as the real ones in all. The trees are written into a copy of
-the bundle with the commit threshold that goes with them: the lowest at which the response policy cuts in
-on at most `max_false_cut_in` of the generated turns' hearings. The neural heads are unchanged.
+the bundle with the commit threshold that goes with them: the lowest at which the response policy, committing
+after at least `min_silence_s` of silence, cuts in on at most `max_false_cut_in` of the generated turns'
+hearings. The neural heads are unchanged.
 """
 
 from __future__ import annotations
@@ -109,6 +110,16 @@ def commit_threshold_for(
     return float(min(np.nextafter(max(above, 0.0), 1.0), np.nextafter(1.0, 0.0)))
 
 
+def longest_pauses(rows: CalibrationRows) -> np.ndarray:
+    """[hearings] the longest silence (s) inside each hearing's turn: at ticks while words were still to come."""
+    silence = rows.x[:, CALIBRATION_INPUTS.index("silence")]
+    early = ~rows.y.astype(bool)
+    _, hearing = np.unique(rows.hearing, return_inverse=True)  # [S] 0 .. n-1
+    longest = np.zeros(int(hearing.max()) + 1 if len(hearing) else 0)
+    np.maximum.at(longest, hearing[early], silence[early])
+    return longest
+
+
 def calibrate(
     bundle: str | Path,
     out: str | Path,
@@ -128,16 +139,26 @@ def calibrate(
         raise UserInputError("no generated turns to calibrate on", "pass generated=datasets/turn_corpus/val.jsonl")
     started = time.perf_counter()
     source = read_bundle(bundle, kind=TURN_BUNDLE_KIND)
+    policy = dict(source.config.get("policy", {}))
+    if setup.min_silence_s is not None:
+        policy["min_silence_s"] = setup.min_silence_s
     gen = generated_rows or calibration_rows(bundle, list(generated), generated_dir, word_delays, tail_s)
     if real:
         own = calibration_rows(bundle, list(real), real_dir or generated_dir, word_delays, tail_s)
+        pauses = longest_pauses(own.at_delay(min(word_delays)))
+        log.info(
+            "real turns: the longest pause inside a turn is %.2f / %.2f / %.2f s (median / 75%% / 90%%); "
+            "longer than the %.2f s commit floor in %.0f%% of them",
+            *np.percentile(pauses, [50, 75, 90]),
+            policy["min_silence_s"],
+            100 * np.mean(pauses > policy["min_silence_s"]),
+        )
         rows = CalibrationRows.concatenate([own, gen])
         weight = np.concatenate([np.ones(len(own.y)), np.full(len(gen.y), generated_weight * len(own.y) / len(gen.y))])
     else:
         rows, weight = gen, np.ones(len(gen.y))
     x, y = rows.x, rows.y
     calibration = fit_end_calibration(x, y, weight, setup.options)
-    policy = dict(source.config.get("policy", {}))
     p_gen = calibration.probability(gen.x)
     policy["commit_threshold"] = commit_threshold_for(
         p_gen, gen, setup.max_false_cut_in, policy["min_silence_s"], policy["max_silence_s"]
@@ -193,6 +214,7 @@ class CalibrationSetup:
     generated_weight: float
     max_false_cut_in: float
     max_false_cut_in_real: float | None
+    min_silence_s: float | None  # the policy's silence before any commit (None: the bundle's)
     options: CalibrationOptions
 
 
@@ -217,6 +239,9 @@ def calibration_setup(node: Any) -> CalibrationSetup:
         max_false_cut_in_real=None
         if node.max_false_cut_in_real is None
         else _share("calibration.max_false_cut_in_real", node.max_false_cut_in_real),
+        min_silence_s=None
+        if node.min_silence_s is None
+        else checked("calibration.min_silence_s", node.min_silence_s, float, minimum=0.0),
         options=options,
     )
 

@@ -12,17 +12,21 @@ Each fold's bundle stays in OUT/folds/RECORDING/; an interrupted run resumes whe
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from avatarlab.atomic import save_json
 from avatarlab.cli import checked, config_dir, run_cli
 from avatarlab.errors import UserInputError
+from avatarlab.hashing import sha256_file
 from avatarlab.turn.calibrate import CalibrationRows, CalibrationSetup, calibrate, calibration_rows, calibration_setup
 from avatarlab.turn.evaluate import figures, load_predictor, make_policies, read_turns, replay_turns, write_report
 from avatarlab.turn.format import Turn, write_corpus
@@ -46,9 +50,11 @@ def calibrate_fold(
     tail_s: float,
     generated_rows: Callable[[], CalibrationRows],
 ) -> Path:
-    """Calibrate one fold's bundle (skipped when it exists); returns the bundle folder."""
-    bundle = fold_dir / "bundle"
-    if (bundle / "manifest.json").is_file():
+    """Calibrate one fold's bundle (skipped when it exists, made by the same calibration of the same base bundle
+    on the same turns); returns the bundle folder."""
+    bundle, key_file = fold_dir / "bundle", fold_dir / "calibration.json"
+    key = fold_key(base_bundle, train_turns, setup, word_delays, tail_s)
+    if (bundle / "manifest.json").is_file() and key_file.is_file() and json.loads(key_file.read_text()) == key:
         print(f"    {bundle} exists: fold already calibrated", flush=True)
         return bundle
     write_corpus(fold_dir / "train.jsonl", train_turns)
@@ -62,7 +68,30 @@ def calibrate_fold(
         tail_s=tail_s,
         generated_rows=generated_rows(),
     )
+    save_json(key_file, key)
     return bundle
+
+
+def fold_key(
+    base_bundle: str | Path,
+    train_turns: list[Turn],
+    setup: CalibrationSetup,
+    word_delays: Sequence[float],
+    tail_s: float,
+) -> dict[str, Any]:
+    """What a fold's calibration depends on, JSON-comparable: a fold bundle made with another is made again."""
+    return {
+        "base_manifest_sha256": sha256_file(Path(base_bundle) / "manifest.json"),
+        "train_turns": [t.id for t in train_turns],
+        "generated_turns": [t.id for t in setup.generated],
+        "generated_weight": setup.generated_weight,
+        "max_false_cut_in": setup.max_false_cut_in,
+        "max_false_cut_in_real": setup.max_false_cut_in_real,
+        "min_silence_s": setup.min_silence_s,
+        "trees": json.loads(json.dumps(asdict(setup.options))),
+        "word_delays": [float(d) for d in word_delays],
+        "tail_s": float(tail_s),
+    }
 
 
 def replay_with(
@@ -132,7 +161,11 @@ def leave_one_recording_out(
         "recordings": recordings,
         "folds": folds,
         "base_bundle": str(base_bundle),
-        "calibration": {"generated_turns": len(setup.generated), "generated_weight": setup.generated_weight},
+        "calibration": {
+            "generated_turns": len(setup.generated),
+            "generated_weight": setup.generated_weight,
+            "min_silence_s": setup.min_silence_s,
+        },
         "policy": thresholds,
         "seconds": round(time.perf_counter() - started, 1),
         "by_delay": figures(pooled, word_delays, thresholds, **options),

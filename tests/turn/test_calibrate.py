@@ -202,6 +202,8 @@ def test_calibrated_bundle_scores_the_same_live_and_offline(calibrated: Path, ti
     assert manifest["metadata"]["calibration"]["real_recordings"] == ["rec0", "rec1"]
     threshold = manifest["config"]["policy"]["commit_threshold"]
     assert 0.0 < threshold < 1.0
+    floor = OmegaConf.load(CONFIG_DIR / "calibration" / "default.yaml").min_silence_s
+    assert manifest["config"]["policy"]["min_silence_s"] == floor  # the calibration's floor, not the bundle's
     probe = TurnPredictor.from_bundle(calibrated, embed=lambda t: None)
     assert probe.calibration is not None and probe.voice is not None
     predictor = TurnPredictor(
@@ -234,6 +236,7 @@ def test_the_threshold_also_bounds_cut_ins_on_the_real_turns(calibrated: Path, t
         ("calibration.max_false_cut_in=1.5", "max_false_cut_in"),
         ("calibration.max_false_cut_in_real=1.0", "max_false_cut_in_real"),
         ("calibration.trees.max_depth=0", "calibration.trees"),
+        ("calibration.min_silence_s=-0.5", "calibration.min_silence_s"),
         ("bundle=/nonexistent/turn", "/nonexistent/turn"),
     ],
 )

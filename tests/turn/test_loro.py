@@ -56,3 +56,9 @@ def test_folds_hold_out_whole_recordings_and_pool(
     capsys.readouterr()
     leave_one_recording_out(real, tmp_path / "loro", **run)  # a rerun finds every fold's bundle
     assert capsys.readouterr().out.count("fold already calibrated") == 2
+    node.min_silence_s = 0.3  # another calibration: every fold is made again, with it
+    again = leave_one_recording_out(real, tmp_path / "loro", **{**run, "setup": calibration_setup(node)})
+    assert "fold already calibrated" not in capsys.readouterr().out
+    for fold in again["pooled"]["folds"]:
+        manifest = json.loads((Path(fold["bundle"]) / "manifest.json").read_text())
+        assert manifest["config"]["policy"]["min_silence_s"] == 0.3
