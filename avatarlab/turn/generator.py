@@ -32,6 +32,7 @@ class ScriptOptions:
     p_addition: float
     p_pivot: float
     p_hold: float
+    p_complete_hold: float  # a turn that goes on after a complete sentence holds the floor there (a hold_s pause)
     p_second_ending: float
     hold_s: tuple[float, float]
     comma_gap_s: tuple[float, float]
@@ -149,6 +150,9 @@ def compose(family: Family, rng: np.random.Generator, options: ScriptOptions) ->
         first_category, phrase = _choose_phrase(pools, rng)
         last_joiner, words = _split_ending(expand(phrase, slots, rng))
         _join(tokens, last_joiner, question)
+        if options.p_complete_hold > 0 and rng.random() < options.p_complete_hold:  # "...a new car. [pause] No joke."
+            gaps[-1] = float(rng.uniform(*options.hold_s))
+            holds.append(len(tokens) - 1)
         if is_pivot:
             pivot_word = len(tokens)
         add(words)

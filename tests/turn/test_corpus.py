@@ -110,6 +110,19 @@ def test_pivot_and_addition_annotations() -> None:
     assert plain.pivot_word is None and plain.complete_at < len(plain.tokens)
 
 
+def test_a_turn_may_hold_the_floor_after_a_complete_sentence() -> None:
+    family = next(f for f in FAMILIES if f.name == "dream_story")
+    args = dict(p_pivot=0.0, p_addition=1.0, p_second_ending=0.0, p_opener=0.0, p_hold=0.0)
+    held = options(ScriptOptions, config_args("turn_corpus.yaml", "script", p_complete_hold=1.0, **args))
+    low, high = held.hold_s
+    for script in (compose(family, np.random.default_rng(seed), held) for seed in range(5)):
+        assert script.holds == [script.complete_at - 1]  # after the sentence's last word, before the addition
+        assert low <= script.gaps[script.complete_at - 1] <= high
+    never = options(ScriptOptions, config_args("turn_corpus.yaml", "script", p_complete_hold=0.0, **args))
+    for script in (compose(family, np.random.default_rng(seed), never) for seed in range(5)):
+        assert script.holds == [] and (script.gaps[script.complete_at - 1] or 0.0) < low  # None: as spoken
+
+
 def test_rebuilding_with_other_parameters_needs_force(tmp_path: Path) -> None:
     out = generate_corpus(tmp_path / "c", **corpus_args(n_turns=12, seed=1))
     assert generate_corpus(out, **corpus_args(n_turns=12, seed=1)) == out  # complete and identical: kept as is
