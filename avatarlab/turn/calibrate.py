@@ -80,6 +80,20 @@ def calibration_rows(
     return CalibrationRows(*(np.concatenate(a) for a in (xs, ys, hearings, delays)))
 
 
+def per_hearing_max(rows: CalibrationRows, values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """[hearings] the largest of `values` [S] at each hearing's ticks where `where` [S] holds (-inf: none)."""
+    _, hearing = np.unique(rows.hearing, return_inverse=True)  # [S] 0 .. n-1
+    out = np.full(int(hearing.max()) + 1 if len(hearing) else 0, -np.inf)
+    np.maximum.at(out, hearing[where], values[where])
+    return out
+
+
+def longest_pauses(rows: CalibrationRows) -> np.ndarray:
+    """[hearings] the longest silence (s) inside each hearing's turn: at ticks while words were still to come."""
+    silence = rows.x[:, CALIBRATION_INPUTS.index("silence")]
+    return np.maximum(per_hearing_max(rows, silence, ~rows.y.astype(bool)), 0.0)
+
+
 def commit_threshold_for(
     p_end: np.ndarray, rows: CalibrationRows, max_false_cut_in: float, min_silence_s: float, max_silence_s: float
 ) -> float:
@@ -95,29 +109,15 @@ def commit_threshold_for(
         )
     silence = rows.x[:, CALIBRATION_INPUTS.index("silence")]
     early = ~rows.y.astype(bool)
-    _, hearing = np.unique(rows.hearing, return_inverse=True)  # [S] 0 .. n-1
-    n = int(hearing.max()) + 1
-    highest = np.full(n, -np.inf)  # per hearing: the highest p_end while words were still to come
-    candidates = early & (silence >= min_silence_s)
-    np.maximum.at(highest, hearing[candidates], p_end[candidates])
-    timed_out = np.zeros(n, bool)
-    timed_out[hearing[early & (silence >= max_silence_s)]] = True
+    highest = per_hearing_max(rows, p_end, early & (silence >= min_silence_s))  # p_end while words were to come
+    timed_out = per_hearing_max(rows, silence, early) >= max_silence_s
+    n = len(highest)
     allowed = int(np.floor(max_false_cut_in * n + 1e-9)) - int(timed_out.sum())
     ranked = np.sort(highest[~timed_out])[::-1]  # the threshold must exceed all but `allowed` of these
     if allowed >= len(ranked):
         return float(np.nextafter(0.0, 1.0))
     above = ranked[max(allowed, 0)]
     return float(min(np.nextafter(max(above, 0.0), 1.0), np.nextafter(1.0, 0.0)))
-
-
-def longest_pauses(rows: CalibrationRows) -> np.ndarray:
-    """[hearings] the longest silence (s) inside each hearing's turn: at ticks while words were still to come."""
-    silence = rows.x[:, CALIBRATION_INPUTS.index("silence")]
-    early = ~rows.y.astype(bool)
-    _, hearing = np.unique(rows.hearing, return_inverse=True)  # [S] 0 .. n-1
-    longest = np.zeros(int(hearing.max()) + 1 if len(hearing) else 0)
-    np.maximum.at(longest, hearing[early], silence[early])
-    return longest
 
 
 def calibrate(
