@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -80,18 +80,20 @@ def fold_key(
     tail_s: float,
 ) -> dict[str, Any]:
     """What a fold's calibration depends on, JSON-comparable: a fold bundle made with another is made again."""
-    return {
-        "base_manifest_sha256": sha256_file(Path(base_bundle) / "manifest.json"),
-        "train_turns": [t.id for t in train_turns],
-        "generated_turns": [t.id for t in setup.generated],
-        "generated_weight": setup.generated_weight,
-        "max_false_cut_in": setup.max_false_cut_in,
-        "max_false_cut_in_real": setup.max_false_cut_in_real,
-        "min_silence_s": setup.min_silence_s,
-        "trees": json.loads(json.dumps(asdict(setup.options))),
-        "word_delays": [float(d) for d in word_delays],
-        "tail_s": float(tail_s),
-    }
+    options = {f.name: getattr(setup, f.name) for f in fields(setup) if f.name not in ("generated", "generated_dir")}
+    return json.loads(
+        json.dumps(
+            {
+                **options,  # every calibration option, the ones added later included
+                "options": asdict(setup.options),
+                "generated_turns": [t.id for t in setup.generated],
+                "base_manifest_sha256": sha256_file(Path(base_bundle) / "manifest.json"),
+                "train_turns": [t.id for t in train_turns],
+                "word_delays": [float(d) for d in word_delays],
+                "tail_s": float(tail_s),
+            }
+        )
+    )
 
 
 def replay_with(
