@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -174,22 +175,29 @@ class Engine:
             job = self.responder.say(reply, self.persona.greeting)
             self._play(job)
 
-    def close(self) -> None:
-        """End the session: every thread stops (nothing is left running)."""
+    def close(self) -> dict[str, float]:
+        """End the session: every thread stops (nothing is left running); the seconds each stage took to stop."""
         if self._closed.is_set():
-            return
+            return {}
         self._closed.set()
         try:
             self._mic.put_nowait(None)
         except queue.Full:
             self._mic.get_nowait()
             self._mic.put_nowait(None)
+        took: dict[str, float] = {}
+        for name, stop in (("listen", self._join_listeners), ("responder", self.responder.close),
+                           ("renderer", self.renderer.close), ("player", self.player.close)):  # fmt: skip
+            began = time.monotonic()
+            stop()
+            took[name] = round(time.monotonic() - began, 3)
+        self.meter.stamp(self.timeline)
+        self.timeline.stamp("session", "closed", seconds=took)
+        return took
+
+    def _join_listeners(self) -> None:
         for thread in self._threads:
             thread.join(timeout=10)
-        self.responder.close()
-        self.renderer.close()
-        self.player.close()
-        self.meter.stamp(self.timeline)
 
     # microphone (any thread)
 
@@ -212,7 +220,7 @@ class Engine:
         torch.set_num_threads(self.options.listen_threads)
         while True:
             chunk = self._mic.get()
-            if chunk is None:
+            if chunk is None or self._closed.is_set():  # the session has ended: what is queued is not heard
                 return
             backlog = [chunk]
             while len(backlog) < 25:

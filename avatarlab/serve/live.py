@@ -337,16 +337,20 @@ class LiveServer:
             reason = str(e)
             sink.send_json({"type": "error", "message": reason})
         finally:
-            await loop.run_in_executor(self.closer, engine.close)
+            closing = time.monotonic()
+            stages_s = await loop.run_in_executor(self.closer, engine.close)
             await loop.run_in_executor(self.closer, release_memory)
             sink.close()
             try:
                 await asyncio.wait_for(sender, 5.0)
             except (TimeoutError, ConnectionError):
                 sender.cancel()
-            log.info("session ended: %s (%d frames sent, %d dropped)", reason, sink.frames, sink.dropped)
+            took = {**stages_s, "all": round(time.monotonic() - closing, 3)}
+            log.info("session ended: %s (%d frames sent, %d dropped; closed in %.2f s)", reason, sink.frames,
+                     sink.dropped, took["all"])  # fmt: skip
             record.write({"type": "session", "event": "end", "reason": reason, "frames": sink.frames,
-                          "dropped": sink.dropped, "transcript": engine.conversation.transcript()})  # fmt: skip
+                          "dropped": sink.dropped, "closing_s": took,
+                          "transcript": engine.conversation.transcript()})  # fmt: skip
             record.close()
             if not ws.closed:
                 await ws.close(message=reason[:120].encode())

@@ -135,7 +135,8 @@ def test_a_second_page_is_busy_and_a_page_that_leaves_frees_the_session(server: 
     asyncio.run(run())
 
 
-def test_the_page_talks_in_a_real_browser(server: str, tmp_path: Path) -> None:
+def test_the_page_talks_in_a_real_browser(live: LiveProcess, tmp_path: Path) -> None:
+    server = live.address
     wav = speech_wav(tmp_path / "user.wav", "Hello there. What is your favourite colour?", 1.0, 12.0)
     browser = headless_chromium(wav)
     try:
@@ -167,6 +168,8 @@ def test_the_page_talks_in_a_real_browser(server: str, tmp_path: Path) -> None:
         while not browser.execute_script("return window.avatarlab.closed") and time.monotonic() < ended + 10.0:
             time.sleep(0.1)
         print(f"socket closed {time.monotonic() - ended:.2f} s after the page ended the conversation")
+        newest = max(live.out.glob("sessions/*.jsonl"), key=lambda p: p.stat().st_mtime)
+        print("the session's end:", [r for r in map(json.loads, newest.read_text().splitlines()) if "closing_s" in r])
         assert browser.execute_script("return window.avatarlab.closed") == "the page ended the conversation"
     finally:
         browser.quit()
