@@ -31,7 +31,7 @@ lint: setup
 
 # The avatar, turn and live-loop benchmarks measure the bundles `make demo` exports; the real-speech turn figures
 # (avatarlab.turn.real, .loro) and the real-face avatar figures (avatarlab.bench.realism: two trainings, about
-# 40 minutes) need the shared recordings in ../shared/data.
+# 40 minutes) need the shared recordings in ../shared/data; avatarlab.bench.scale makes a 5-minute video.
 bench: setup
 	$(PY) scripts/bench_prepare.py
 	$(PY) scripts/bench_avatar.py bundle=bundles/avatar_quickstart
@@ -44,6 +44,7 @@ bench: setup
 	$(PY) -m avatarlab.bench.soak
 	$(PY) -m avatarlab.bench.sync
 	$(PY) -m avatarlab.bench.realism
+	$(PY) -m avatarlab.bench.scale
 
 clean:
 	rm -rf logs outputs multirun wandb
