@@ -93,6 +93,7 @@ def evaluate(
     max_frames: int | None,
     video: bool,
     occupancy_threshold: float | None,
+    pixel_sigma: float | None,
 ) -> dict[str, Any]:
     """Render the held-out frames of an avatar run from tracked keypoints and from audio; return and save
     the metrics (`subject_dir` None: the run's own subject; `max_frames` None: every held-out frame)."""
@@ -119,6 +120,8 @@ def evaluate(
     model = avatar.model
     if occupancy_threshold is not None:
         model.set_occupancy_threshold(float(occupancy_threshold))
+    if pixel_sigma is not None:
+        model.pixel_sigma = float(pixel_sigma)
     frames = data.val_frames if max_frames is None else data.val_frames[: int(max_frames)]
     poses = torch.from_numpy(data.pose[frames])
     conds = model.normalise_condition(torch.from_numpy(data.frame_conds[frames]))
@@ -146,6 +149,7 @@ def evaluate(
         "size": int(data.spec.size),
         "condition": model.condition,
         "occupancy_threshold": float(model.occupancy.threshold),
+        "pixel_sigma": float(model.pixel_sigma),
         "occupied_fraction": model.occupancy.occupied_fraction,
     }
     samples, rate = Subject.open(subject_path).audio()
@@ -245,6 +249,7 @@ def main(cfg: DictConfig) -> None:
             max_frames=checked("max_frames", cfg.max_frames, int, minimum=1),
             video=bool(cfg.video),
             occupancy_threshold=checked("occupancy_threshold", cfg.occupancy_threshold, float, above=0.0),
+            pixel_sigma=checked("pixel_sigma", cfg.pixel_sigma, float, minimum=0.0),
         )
         print(
             f"metrics ({metrics['frames']} held-out frames) -> {Path(cfg.run) / 'eval' / 'metrics.json'}\n"

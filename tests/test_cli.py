@@ -72,6 +72,7 @@ def test_export_refuses_a_folder_that_is_not_a_bundle(tmp_path: Path) -> None:
             "threads='abc' is not an integer",
         ),
         (["-m", "avatarlab.evaluate", "run=r", "max_frames=0"], "max_frames=0 is below 1"),
+        (["-m", "avatarlab.evaluate", "run=r", "pixel_sigma=-0.5"], "pixel_sigma=-0.5 is below 0"),
         (["-m", "avatarlab.data.speech", "text=hi", "out=o.wav", "rate=0"], "rate=0 is below 8000"),
         (["-m", "avatarlab.turn.corpus", "val_fraction=0.6", "test_fraction=0.5"], "leaves no training turns"),
     ],

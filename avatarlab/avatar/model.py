@@ -19,7 +19,7 @@ from avatarlab.avatar.encodings import make_encoding, resolve_backend
 from avatarlab.avatar.fields import HeadField, KeypointCode, TorsoField
 from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
 from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box, pixel_grid
-from avatarlab.avatar.rendering import composite, distortion, ray_weights, volume_render
+from avatarlab.avatar.rendering import composite, distortion, pixel_filter, ray_weights, volume_render
 from avatarlab.spec.avatar import AvatarSpec
 
 CONDITIONS = ("keypoints", "audio")
@@ -33,6 +33,7 @@ LEGACY_ARGS = {  # what checkpoints and bundles made before them meant
     "chunk_rays": 16384,
     "placement": "spread",
     "front_candidates": 64,
+    "pixel_sigma": 0.0,
 }
 FRAME_COND_DIM = 11
 
@@ -69,6 +70,7 @@ class AvatarModel(nn.Module):
         audio_channels: int,
         backend: str,
         chunk_rays: int,
+        pixel_sigma: float,
     ) -> None:
         super().__init__()
         if condition not in CONDITIONS:
@@ -77,6 +79,9 @@ class AvatarModel(nn.Module):
         self.condition = condition
         self.candidates, self.train_samples, self.render_samples = candidates, train_samples, render_samples
         self.chunk_rays = chunk_rays
+        if pixel_sigma < 0:
+            raise ValueError(f"pixel_sigma must be >= 0, not {pixel_sigma}")
+        self.pixel_sigma = pixel_sigma
         self.termination = 1e-2  # transmittance below which a ray stops (render_frame)
         if placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, not {placement!r}")
@@ -259,7 +264,8 @@ class AvatarModel(nn.Module):
     def render_frame(self, pose: torch.Tensor, frame_cond: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """One full frame [S, S, 3] in [0, 1] for pose [4, 4], frame_cond [11], code [C].
 
-        Only the pixels whose rays can meet the head box are traced; the rest is torso over plate.
+        Only the pixels whose rays can meet the head box are traced; the rest is torso over plate. Each pixel is then
+        averaged over its footprint (`pixel_sigma`, rendering.pixel_filter).
         """
         size = self.spec.size
         x0, y0, x1, y1 = box_pixel_rect(pose, self.spec.camera, self.box_min, self.box_max, size)
@@ -280,13 +286,14 @@ class AvatarModel(nn.Module):
             rgb = torch.cat(head_rgb).reshape(y1 - y0, x1 - x0, 3)
             alpha = torch.cat(head_alpha).reshape(y1 - y0, x1 - x0, 1)
             image[y0:y1, x0:x1] = rgb + (1.0 - alpha) * image[y0:y1, x0:x1]
-        return image.clamp(0.0, 1.0)
+        return pixel_filter(image, self.pixel_sigma).clamp(0.0, 1.0)
 
     @torch.no_grad()
     def render_reference_frame(self, pose: torch.Tensor, frame_cond: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """One full frame [S, S, 3] in [0, 1] traced as in training: every pixel, `train_samples` per ray spread over
-        the occupied candidates, no early termination (no jitter: the same frame every time). The slow, obvious
-        reference the fast path (render_frame) is measured against."""
+        the occupied candidates, no early termination (no jitter: the same frame every time), pixels averaged over
+        their footprint as render_frame's are. The slow, obvious reference the fast path (render_frame) is measured
+        against."""
         size = self.spec.size
         uv = pixel_grid(0, 0, size, size, code.device)  # [S*S, 2]
         parts = [
@@ -294,7 +301,7 @@ class AvatarModel(nn.Module):
                              samples=self.train_samples)["rgb"][0]
             for i in range(0, len(uv), self.chunk_rays)
         ]  # fmt: skip
-        return torch.cat(parts).reshape(size, size, 3).clamp(0.0, 1.0)
+        return pixel_filter(torch.cat(parts).reshape(size, size, 3), self.pixel_sigma).clamp(0.0, 1.0)
 
     def samples(
         self,

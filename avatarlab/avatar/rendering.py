@@ -44,3 +44,19 @@ def distortion(
     s = (depth - near[:, None]) / span  # [R, S]
     spread = (weights[:, :, None] * weights[:, None, :] * (s[:, :, None] - s[:, None, :]).abs()).sum((1, 2))
     return spread + (weights**2 * step / span).sum(1) / 3.0
+
+
+def pixel_filter(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A frame [H, W, 3] whose pixels are averaged over their footprint: a Gaussian of `sigma` pixels (5 taps,
+    borders repeated; 0: the frame as it is). A ray through a pixel's centre point-samples detail finer than the
+    pixel, which shows as a speckle; the footprint's average does not."""
+    if sigma <= 0:
+        return image
+    taps = torch.arange(-2, 3, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    planes = image.permute(2, 0, 1)[:, None]  # [3, 1, H, W]
+    padded = torch.nn.functional.pad(planes, (2, 2, 2, 2), mode="replicate")
+    rows = torch.nn.functional.conv2d(padded, kernel.reshape(1, 1, 1, 5))  # [3, 1, H + 4, W]
+    both = torch.nn.functional.conv2d(rows, kernel.reshape(1, 1, 5, 1))  # [3, 1, H, W]
+    return both[:, 0].permute(1, 2, 0)

@@ -115,6 +115,14 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
     assert 0 < metrics["ssim"] <= 1 and metrics["render_fps"] > 0
     assert metrics["psnr_ci95"][0] <= metrics["psnr"] <= metrics["psnr_ci95"][1]
     assert video_stream(run / "eval" / "side_by_side.mp4") == (6, 3 * 64, 64)  # real | audio | keypoints
+    assert metrics["pixel_sigma"] == 0.0  # the quickstart's: pixels point-sampled
+
+    filtered = _run("-m", "avatarlab.evaluate", f"run={run}", "max_frames=6", "pixel_sigma=0.8", "video=false")
+    assert filtered.returncode == 0, filtered.stderr[-2000:]
+    smooth = json.loads((run / "eval" / "metrics.json").read_text())
+    assert smooth["pixel_sigma"] == 0.8 and smooth["artifact_ratio"] < metrics["artifact_ratio"]  # less speckle
+    assert smooth["psnr_fast_vs_reference"] > 30  # both paths filtered alike
+    assert _run("-m", "avatarlab.evaluate", f"run={run}", "max_frames=6").returncode == 0  # the run's own again
 
     bundle = tmp_path / "bundle"
     result = _run("-m", "avatarlab.export", f"run={run}", f"out={bundle}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,7 @@ from avatarlab.avatar.fields import HeadField, TorsoField
 from avatarlab.avatar.model import PLACEMENTS, AvatarModel
 from avatarlab.avatar.occupancy import OccupancyGrid, sample_along_rays
 from avatarlab.avatar.rays import box_pixel_rect, camera_rays, intersect_box
-from avatarlab.avatar.rendering import composite, distortion, ray_weights, volume_render
+from avatarlab.avatar.rendering import composite, distortion, pixel_filter, ray_weights, volume_render
 from avatarlab.config_args import config_args, from_config
 from avatarlab.metrics.image import psnr
 
@@ -257,3 +258,31 @@ def test_an_unknown_sample_placement_is_refused(tiny_subject: Path) -> None:
     args = config_args("model/avatar_field.yaml", "model", encoding=GRID, torso_encoding=GRID, backend="torch")
     with pytest.raises(ValueError, match="placement must be one of"):
         AvatarModel(info["spec"], len(info["poses"]), device="cpu", **{**args, "placement": "middle"})
+
+
+def model_args() -> dict:
+    return config_args("model/avatar_field.yaml", "model", encoding=GRID, torso_encoding=GRID, backend="torch")
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.5, 0.8])
+def test_the_pixel_filter_is_a_gaussian_over_each_pixels_footprint(sigma: float) -> None:
+    image = np.random.default_rng(0).random((12, 9, 3))
+    reference = cv2.GaussianBlur(image, (5, 5), sigma, borderType=cv2.BORDER_REPLICATE)  # float64, OpenCV's own
+    np.testing.assert_allclose(pixel_filter(torch.from_numpy(image), sigma).numpy(), reference, atol=1e-12)
+    flat = torch.full((6, 6, 3), 0.25)
+    assert torch.equal(pixel_filter(flat, 0.0), flat) and torch.allclose(pixel_filter(flat, sigma), flat)
+    rough = torch.from_numpy(image)
+    assert pixel_filter(rough, sigma).std() < rough.std()  # a pixel's speckle is spread over its footprint
+
+
+def test_both_render_paths_filter_each_pixel(model: AvatarModel) -> None:
+    code = model.code(normalised_keypoints=torch.zeros(1, model.spec.num_keypoints, 3))[0]
+    pose = model.pose_track[0]
+    cond = model.frame_condition(pose[None], model.crop_track[:1])[0]
+    plain = model.render_frame(pose, cond, code), model.render_reference_frame(pose, cond, code)
+    model.pixel_sigma = 0.6
+    filtered = model.render_frame(pose, cond, code), model.render_reference_frame(pose, cond, code)
+    for before, after in zip(plain, filtered):
+        torch.testing.assert_close(after, pixel_filter(before, 0.6).clamp(0.0, 1.0))
+    with pytest.raises(ValueError, match="pixel_sigma"):
+        AvatarModel(model.spec, 1, device="cpu", **{**model_args(), "pixel_sigma": -1.0})
