@@ -44,6 +44,7 @@ def main() -> None:
     data = SubjectArrays(Subject.open(OmegaConf.load(run / "config.yaml").data.subject_dir))
     frames = data.val_frames
     model = avatar.model
+    model.pixel_sigma = 0.0  # point-sampled pixels: the filters below are the only ones
     poses = torch.from_numpy(data.pose[frames])
     conds = model.normalise_condition(torch.from_numpy(data.frame_conds[frames]))
     drives = {
