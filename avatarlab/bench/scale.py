@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,51 +33,41 @@ DEFAULTS = {
 }
 
 
+@dataclass(frozen=True)
+class ScaleStep:
+    """A step of the benchmark and what its cost measures: "generate", "prepare" or "train" a `seconds` long video."""
+
+    step: Step
+    kind: str
+    seconds: int
+
+
+def subject_dir(work: Path, seconds: int, size: int) -> Path:
+    return work / "datasets" / f"scale_{seconds}s_{size}"
+
+
 def plan(
     py: str, lengths: list[int], size: int, experiment: str, steps: int, overrides: list[str], work: Path
-) -> list[Step]:
+) -> list[ScaleStep]:
     """Generate and prepare every length, then train on the longest."""
-    out: list[Step] = []
+    out: list[ScaleStep] = []
     for seconds in lengths:
-        source, subject = work / "datasets" / f"scale_source_{seconds}s", work / "datasets" / f"scale_{seconds}s_{size}"
+        source, subject = work / "datasets" / f"scale_source_{seconds}s", subject_dir(work, seconds, size)
+        generate = [py, "-m", "avatarlab.data.synthetic", f"seconds={seconds}", f"out_dir={source}"]
+        prepare = [py, "-m", "avatarlab.data.prepare", f"input={source / 'video.mp4'}", f"name={subject.name}",
+                   f"size={size}", f"out_dir={subject}"]  # fmt: skip
         out += [
-            Step(
-                f"generate the built-in subject, {seconds} s",
-                [py, "-m", "avatarlab.data.synthetic", f"seconds={seconds}", f"out_dir={source}"],
-                source / "video.mp4",
-            ),
-            Step(
-                f"prepare it at {size} px",
-                [
-                    py,
-                    "-m",
-                    "avatarlab.data.prepare",
-                    f"input={source / 'video.mp4'}",
-                    f"name={subject.name}",
-                    f"size={size}",
-                    f"out_dir={subject}",
-                ],
-                subject / "manifest.json",
-            ),
-        ]
-    run_dir = work / "logs" / "scale" / f"{experiment}_{max(lengths)}s_{size}"
+            ScaleStep(Step(f"generate the built-in subject, {seconds} s", generate, source / "video.mp4"),
+                      "generate", seconds),
+            ScaleStep(Step(f"prepare it at {size} px", prepare, subject / "manifest.json"), "prepare", seconds),
+        ]  # fmt: skip
+    longest = max(lengths)
+    run_dir = work / "logs" / "scale" / f"{experiment}_{longest}s_{size}"
     limit = [f"trainer.max_steps={steps}"] if steps else []
-    out.append(
-        Step(
-            f"train {experiment} on the {max(lengths)} s subject" + (f" for {steps} steps" if steps else ""),
-            [
-                py,
-                "train.py",
-                f"experiment={experiment}",
-                f"data.subject_dir={work / 'datasets'}/scale_{max(lengths)}s_{size}",
-                f"hydra.run.dir={run_dir}",
-                "ckpt_path=last",
-                *overrides,
-                *limit,
-            ],
-            run_dir / "checkpoints" / "final.ckpt",
-        )
-    )
+    train = [py, "train.py", f"experiment={experiment}", f"data.subject_dir={subject_dir(work, longest, size)}",
+             f"hydra.run.dir={run_dir}", "ckpt_path=last", *overrides, *limit]  # fmt: skip
+    title = f"train {experiment} on the {longest} s subject" + (f" for {steps} steps" if steps else "")
+    out.append(ScaleStep(Step(title, train, run_dir / "checkpoints" / "final.ckpt"), "train", longest))
     return out
 
 
@@ -92,9 +83,10 @@ def table(costs: dict[str, Any]) -> str:
         )
     train = costs.get("train")
     if train:
+        pace = (f"{train['seconds'] / train['steps']:.2f} s per step over {train['steps']} steps (with start-up)"
+                if train["steps"] else f"{train['seconds'] / 60:.1f} min for the config's steps")  # fmt: skip
         lines.append(
-            f"\ntraining on the {train['video_s']} s subject: peak memory {train['peak_memory_gb']:.2f} GB, "
-            f"{train['seconds'] / max(1, train['steps']):.2f} s per step over {train['steps']} steps (with start-up)"
+            f"\ntraining on the {train['video_s']} s subject: peak memory {train['peak_memory_gb']:.2f} GB, {pace}"
         )
     return "\n".join(lines)
 
@@ -117,28 +109,27 @@ def main() -> None:
     record = out / "scale.json"
     costs: dict[str, Any] = json.loads(record.read_text()) if record.is_file() else {"prepare": {}}
     job = plan(sys.executable, lengths, size, experiment, steps, overrides, work)
-    for i, step in enumerate(job, 1):
-        cost = run_measured(step, i, len(job), ROOT, "python -m avatarlab.bench.scale")
+    for i, planned in enumerate(job, 1):
+        cost = run_measured(planned.step, i, len(job), ROOT, "python -m avatarlab.bench.scale")
         if cost is not None:
             print(f"    done in {cost.seconds / 60:.1f} min, peak memory {cost.peak_memory_gb:.2f} GB", flush=True)
-            note(costs, step, cost, lengths, size, steps)
+            note(costs, planned, cost, steps)
             save_json(record, costs)
     print(f"\n{experiment} at {size} px:\n\n{table(costs)}\n\nfigures: {record}")
 
 
-def note(costs: dict[str, Any], step: Step, cost: StepCost, lengths: list[int], size: int, steps: int) -> None:
+def note(costs: dict[str, Any], planned: ScaleStep, cost: StepCost, steps: int) -> None:
     """Keep a preparation's or the training's cost (generation is not counted)."""
-    if step.title.startswith("prepare"):
-        seconds = next(s for s in lengths if step.output.parent.name == f"scale_{s}s_{size}")
-        frames = json.loads(step.output.read_text())["num_frames"]
-        costs["prepare"][str(seconds)] = {
+    if planned.kind == "prepare":
+        frames = json.loads(planned.step.output.read_text())["num_frames"]
+        costs["prepare"][str(planned.seconds)] = {
             "seconds": cost.seconds,
             "peak_memory_gb": cost.peak_memory_gb,
             "frames": frames,
         }
-    elif step.title.startswith("train"):
+    elif planned.kind == "train":
         costs["train"] = {
-            "video_s": max(lengths),
+            "video_s": planned.seconds,
             "steps": steps,
             "seconds": cost.seconds,
             "peak_memory_gb": cost.peak_memory_gb,
