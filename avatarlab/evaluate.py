@@ -1,7 +1,7 @@
 """`python -m avatarlab.evaluate run=RUN_DIR`: the avatar on its subject's held-out frames.
 
-Renders every held-out frame twice, with the tracked keypoints (the field's reconstruction) and from
-the frame's audio through audio2kp (the whole hybrid), and reports:
+Renders every held-out frame with the tracked keypoints (the field's reconstruction), from the frame's audio
+through audio2kp (the whole hybrid) and with a still face, and reports:
 
 - PSNR and SSIM of both against the real frames (LPIPS only when its weights are already on disk);
 - LMD: mean distance (pixels) between mouth landmarks found by mediapipe on rendered and real frames;
@@ -11,6 +11,8 @@ the frame's audio through audio2kp (the whole hybrid), and reports:
   `lip_sync_*`: correlation of the audio loudness with the inner-lip gap tracked on the frames (max over
   +-2 frames of lag), for the real video (the ceiling), the renders, and the audio one's ratio;
   `lip_sync_dark_*` the same with the darkness of the real frame's mouth box as the opening;
+  `*_still`: every figure again for a still face (the mean training expression on every frame, posed as the
+  real head): the floor the mouth's readings are judged against, since the head's own motion moves the mouth box;
 - `artifact_ratio`: high-frequency energy of the skin, rendered over real (1 for real-looking skin,
   above for speckle, below for blur; avatarlab.metrics.artifacts);
 - the fast render path (the runtime's: few samples, early termination) against the training-like reference
@@ -133,6 +135,9 @@ def evaluate(
     drives = {"audio": audio_codes}
     if model.condition == "keypoints":
         drives["tracked"] = avatar.codes_from_keypoints(data.keypoints[frames])
+        # the floor of the mouth's figures: a still face (the mean training expression) moved by the head alone
+        still = data.keypoints[data.train_frames].mean(axis=0, keepdims=True)  # [1, K, 3]
+        drives["still"] = avatar.codes_from_keypoints(np.repeat(still, len(frames), axis=0))
     for name, codes in drives.items():
         start = time.perf_counter()
         renders[name] = np.stack([avatar.render(poses[i], conds[i], codes[i]) for i in range(len(frames))])
@@ -168,7 +173,7 @@ def evaluate(
     }  # JSON has no NaN (intervals come as [low, high] or None)
     out = run / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    rows = {"real": real, **{f"{name} (fast path)": frames for name, frames in renders.items()}}
+    rows = {"real": real, **{f"{name} (fast path)": frames for name, frames in renders.items() if name != "still"}}
     rows[f"{primary} (training-like reference)"] = reference
     strip = frame_strip(rows, landmarks, STRIP_COLUMNS)
     with atomic_path(out / "frame_strip.png") as target:
@@ -216,6 +221,7 @@ def summary(metrics: dict[str, Any]) -> str:
         "lmd_audio",
         "lip_sync_robust_audio",
         "lip_sync_robust_tracked",
+        "lip_sync_robust_still",
         "artifact_ratio",
         "artifact_ratio_audio",
         "psnr_reference",

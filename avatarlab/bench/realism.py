@@ -41,6 +41,7 @@ FIGURES = [  # (metrics.json key, label)
     ("lmd", "LMD tracked (px)"),
     ("lmd_audio", "LMD audio (px)"),
     ("lip_sync_robust_audio", "lip sync, robust (audio; real = 1)"),
+    ("lip_sync_robust_still", "lip sync, robust, a still mouth (the head's motion alone)"),
     ("lip_sync_dark_ratio", "lip sync, mouth darkness (audio / real)"),
     ("artifact_ratio", "skin artifact ratio tracked (real = 1)"),
     ("artifact_ratio_audio", "skin artifact ratio audio"),

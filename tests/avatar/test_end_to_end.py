@@ -102,13 +102,14 @@ def test_quickstart_pipeline_on_a_prepared_subject(prepared_tiny: Path, tmp_path
         "lip_sync_dark_audio",
         "lip_sync_dark_ratio",
         "lip_sync_robust_audio",
+        "lip_sync_robust_still",
         "artifact_ratio",
         "artifact_ratio_audio",
         "render_fps",
     ):
         assert key in metrics
     assert metrics["frames"] == 6 and metrics["size"] == 64
-    for key in ("psnr", "psnr_audio", "ssim", "render_fps"):
+    for key in ("psnr", "psnr_audio", "psnr_still", "ssim", "render_fps"):
         assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), (key, metrics[key])
     floor = blank_render_psnr(prepared_tiny, 6)  # black frames, the bare plate or one flat colour score this
     assert metrics["psnr"] > floor + 3 and metrics["psnr_audio"] > floor + 1, (floor, metrics)
