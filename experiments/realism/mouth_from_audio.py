@@ -106,12 +106,16 @@ def aligned_visemes(audio: Path, transcript: str, num_frames: int, fps: float) -
         return None
     samples, rate = sf.read(str(audio), dtype="int16")
     decoder = Decoder(samprate=rate, bestpath=False, loglevel="ERROR")
-    decoder.set_align_text(transcript)
-    for _ in range(2):  # the first pass finds the words, the second the phones within them
+
+    def decode() -> None:
         decoder.start_utt()
         decoder.process_raw(samples.tobytes(), full_utt=True)
         decoder.end_utt()
-        decoder.set_alignment()
+
+    decoder.set_align_text(transcript)
+    decode()  # the words' times
+    decoder.set_alignment()
+    decode()  # the phones within them
     classes = list(VISEMES)
     class_of = {phone: c for c, phones in VISEMES.items() for phone in phones.split()}
     grid = np.arange(0.0, num_frames / fps, 0.005)  # 5 ms

@@ -31,7 +31,8 @@ def test_the_benchmark_prints_the_figures_and_draws_the_strips(shared_data: Path
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| ")}
     for label in ("PSNR tracked (dB)", "PSNR audio (dB)", "skin artifact ratio tracked (real = 1)",
-                  "fast path vs reference (dB)", "lip sync, robust (audio; real = 1)"):  # fmt: skip
+                  "fast path vs reference (dB)", "lip sync, robust (audio; real = 1)",
+                  "lip sync, robust, a still mouth (the head's motion alone)"):  # fmt: skip
         assert label in rows and "[" in rows[label], rows.get(label)
     figures = json.loads((tmp_path / "out" / "realism.json").read_text())["runs"]["avatar_quickstart"]
     assert figures["frames"] == 50  # an 8 s clip holds out its last 2 s
