@@ -23,7 +23,7 @@ from avatarlab.avatar.encodings import level_mean_squares
 from avatarlab.avatar.model import LEGACY_ARGS, AvatarModel
 from avatarlab.config_args import constructor_args
 from avatarlab.data.media import write_video
-from avatarlab.data.subject import MASK_FACE, MASK_PERSON
+from avatarlab.data.subject import MASK_FACE, MASK_MOUTH, MASK_PERSON
 from avatarlab.data.symmetry import face_mirror
 from avatarlab.errors import UserInputError
 from avatarlab.metrics.image import psnr
@@ -94,6 +94,7 @@ class AvatarLitModule(L.LightningModule):
         coarse_levels: int,
         coarse_to_fine_steps: int,
         mirror_fraction: float,
+        code_swap_weight: float,
         a2kp_weight: float,
         a2kp_loss_weights: Mapping[str, float],
         occupancy_warmup: int,
@@ -275,11 +276,27 @@ class AvatarLitModule(L.LightningModule):
             if mirror is not None:
                 logs["train/mirror"] = mirror.detach()
                 total = total + mirror
+        if hp.code_swap_weight > 0 and m.condition == "keypoints":
+            swap = self._code_swap_loss(batch, code, cond, face & ((mask & MASK_MOUTH) == 0))
+            logs["train/code_swap"] = swap.detach()
+            total = total + hp.code_swap_weight * swap
         if hp.grid_decay_weight > 0:  # grid features stay small unless the pictures need them
             decay = level_mean_squares(m.head.encoding)
             logs["train/grid_decay"] = decay.detach()
             total = total + hp.grid_decay_weight * decay
         return total
+
+    def _code_swap_loss(
+        self, batch: dict[str, torch.Tensor], code: torch.Tensor, cond: torch.Tensor, skin: torch.Tensor
+    ) -> torch.Tensor:
+        """Squared error of the skin rays (face, not mouth) [B, R] rendered with the next frame's code [B, C] against
+        their own pixels: the skin looks the same under any expression, so no expression prints a pattern on it
+        where a new view shows it."""
+        rays = batch["uv"].shape[1] // 4  # a quarter of each frame's rays (drawn independently: any quarter will do)
+        out = self.model.render_rays(batch["pose"], cond, code.roll(1, dims=0), batch["uv"][:, :rays], jitter=True)
+        error = ((out["rgb"] - batch["rgb"][:, :rays]) ** 2).mean(-1)  # [B, R/4]
+        skin = skin[:, :rays]
+        return (error * skin).sum() / skin.sum().clamp_min(1)
 
     def _mirror_loss(
         self, batch: dict[str, torch.Tensor], keypoints: torch.Tensor, cond: torch.Tensor, face: torch.Tensor

@@ -92,10 +92,12 @@ def test_coarse_to_fine_fades_the_fine_levels_in_one_after_another() -> None:
     torch.testing.assert_close(halfway, torch.tensor([1.0, 1, 1, 1, 0.5, 0]))
 
 
-def test_grid_decay_and_coarse_to_fine_train_and_are_checked(tiny_subject: Path, tmp_path: Path) -> None:
-    options = ["model.grid_decay_weight=0.1", "model.coarse_to_fine_steps=1", "model.coarse_levels=2"]
+def test_grid_decay_code_swap_and_coarse_to_fine_train_and_are_checked(tiny_subject: Path, tmp_path: Path) -> None:
+    options = ["model.grid_decay_weight=0.1", "model.code_swap_weight=1"]
+    options += ["model.coarse_to_fine_steps=1", "model.coarse_levels=2"]
     metrics = train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "ok", options))
     assert float(metrics["train/grid_decay"]) > 0
+    assert 0 < float(metrics["train/code_swap"]) < 1  # a squared colour error on skin rays
     with pytest.raises(SystemExit) as exit_info:  # the ramp must end before the last step
         train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "late", ["model.coarse_to_fine_steps=10000"]))
     assert exit_info.value.code == 2
