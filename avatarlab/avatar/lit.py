@@ -131,6 +131,12 @@ class AvatarLitModule(L.LightningModule):
                 f"model.coarse_levels={self.hparams.coarse_levels}: out of range",
                 f"set model.coarse_to_fine_steps to 0 or more, model.coarse_levels from 1 to the head grid's {levels}",
             )
+        if self.hparams.code_swap_weight > 0 and self.model.condition != "keypoints":
+            raise UserInputError(
+                f"model.code_swap_weight={self.hparams.code_swap_weight} on an avatar conditioned on "
+                f"{self.model.condition}: it swaps keypoint expressions between frames",
+                "set model.code_swap_weight=0, or condition the avatar on keypoints",
+            )
         self.model.set_subject(
             info["background"], info["keypoints"], info["frame_conds"], info["mel"], info["poses"], info["crops"]
         )

@@ -103,6 +103,10 @@ def test_grid_decay_code_swap_and_coarse_to_fine_train_and_are_checked(tiny_subj
     assert exit_info.value.code == 2
     with pytest.raises(SystemExit):
         train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "bad", ["model.coarse_levels=0"]))
+    audio = ["model.model.condition=audio", "model.code_swap_weight=1"]  # no keypoint expressions to swap
+    with pytest.raises(SystemExit) as exit_info:
+        train(tiny_train_config("avatar_real", tiny_subject, tmp_path / "audio", audio))
+    assert exit_info.value.code == 2
 
 
 def test_mirrored_views_train_on_a_symmetric_face_and_are_refused_on_another(
