@@ -269,9 +269,11 @@ def build_real_corpus(
     audio_dir: str | None,
     rule: TurnRule,
     model_dir: str | None,
+    compute_type: str,
     threads: int,
 ) -> dict[str, Any]:
-    """Write the real-speech corpus folder; returns its manifest."""
+    """Write the real-speech corpus folder; returns its manifest. `compute_type`: the recognizer's precision
+    (CTranslate2's: "float32", "int8", ...)."""
     if not rttm and not monologues:
         raise UserInputError("nothing to do: no RTTM files and no monologues", "pass rttm=[...] or monologues=[...]")
     rttm_paths = [Path(r) for r in rttm]
@@ -283,7 +285,11 @@ def build_real_corpus(
 
     from avatarlab.turn.transcribe import whisper_model_dir
 
-    model = WhisperModel(whisper_model_dir(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+    try:
+        model = WhisperModel(whisper_model_dir(model_dir), device="cpu", compute_type=compute_type, cpu_threads=threads)
+    except ValueError as e:
+        raise UserInputError(f"the recognizer cannot run with compute_type={compute_type!r} ({e})",
+                             "pass compute_type=float32 (or int8)") from e  # fmt: skip
     out = Path(out)
     conversations: list[Turn] = []
     dropped = {"hallucination": 0, "cut": 0}
@@ -297,6 +303,7 @@ def build_real_corpus(
         "rttm": [str(p) for p in rttm_paths],
         "monologues": [str(p) for p in mono_paths],
         "dropped": dropped,
+        "compute_type": compute_type,
     }
     if conversations:
         write_corpus(out / "conversations.jsonl", conversations)
@@ -329,6 +336,7 @@ def main(cfg: DictConfig) -> None:
             audio_dir=cfg.audio_dir,
             rule=rule,
             model_dir=cfg.asr_model_dir,
+            compute_type=checked("compute_type", cfg.compute_type, str),
             threads=checked("threads", cfg.threads, int, minimum=1),
         )
 

@@ -72,7 +72,14 @@ def test_silence_hallucinations_are_recognised() -> None:
 def test_the_shared_meetings_become_turns_with_silence_after(shared_data: Path, tmp_path: Path) -> None:
     ami = shared_data / "ami"
     manifest = build_real_corpus(
-        [str(ami / "sample.rttm")], [], tmp_path / "real", audio_dir=None, rule=rule(), model_dir=None, threads=2
+        [str(ami / "sample.rttm")],
+        [],
+        tmp_path / "real",
+        audio_dir=None,
+        rule=rule(),
+        model_dir=None,
+        compute_type="float32",
+        threads=2,
     )
     turns = read_corpus(tmp_path / "real" / "conversations.jsonl", check_audio=True)
     assert manifest["conversations"]["turns"] == len(turns) >= 3
@@ -109,4 +116,22 @@ def test_the_command_refuses_missing_inputs(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=REPO,
     )  # fmt: skip
     assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_precision_the_recognizer_lacks_is_refused_with_the_fix(tmp_path: Path) -> None:
+    rttm = tmp_path / "a.rttm"
+    rttm.write_text("SPEAKER a 1 0.00 2.00 <NA> <NA> A <NA> <NA>\n")
+    with pytest.raises(UserInputError, match="compute_type='int3'") as caught:
+        build_real_corpus(
+            [str(rttm)],
+            [],
+            tmp_path / "out",
+            audio_dir=None,
+            rule=rule(),
+            model_dir=None,
+            compute_type="int3",
+            threads=1,
+        )
+    assert "float32" in caught.value.fix
     assert not (tmp_path / "out").exists()
