@@ -67,7 +67,8 @@ class Speaking:
     armed: threading.Event = field(default_factory=threading.Event)  # a draft whose commit may come any moment
     early_frame: np.ndarray | None = None  # its frame 0, rendered ahead from head pose `early_pose`
     early_pose: int | None = None
-    early_spare: np.ndarray | None = None  # the next frame 0 is rendered here while early_frame stays usable
+    early_spare: np.ndarray | None = None  # the frame 0 rendered before it (from `spare_pose`), until the next render
+    spare_pose: int | None = None  # None once the next render writes into early_spare
     early_renders: int = 0
 
     @property
@@ -140,28 +141,29 @@ class Player(BackgroundLoop):
             self.adopt_early_frame(speaking)
 
     def adopt_early_frame(self, speaking: Speaking) -> bool:
-        """Start the queued reply `speaking` with its frame 0 rendered ahead, if that frame's head pose is within
+        """Start the queued reply `speaking` with a frame 0 rendered ahead, if that frame's head pose is within
         `pose_tolerance` of the next tick's and nothing of the reply is rendered yet: the reply then starts at the
         next tick, from that pose. Called when a reply is queued, and when a frame rendered ahead is done (it may
         finish just after the commit)."""
         with self._lock:
-            early = speaking.early_pose
             next_tick = self.tick + 1 - self.phase  # the pose of the next tick: an early frame starts there
-            if (
-                self.queued is not speaking
-                or self.current is not None
-                or speaking.rendered > 0
-                or early is None
-                or speaking.early_frame is None
-                or abs(early - next_tick) > self.pose_tolerance
-            ):
+            # the newest frame, or the one before it: a new frame is rendered for a pose a render ahead, and the
+            # one before stays usable until the head reaches it
+            rendered = ((speaking.early_pose, speaking.early_frame), (speaking.spare_pose, speaking.early_spare))
+            usable = [
+                (abs(pose - next_tick), pose, frame)
+                for pose, frame in rendered
+                if pose is not None and frame is not None and abs(pose - next_tick) <= self.pose_tolerance
+            ]
+            if self.queued is not speaking or self.current is not None or speaking.rendered > 0 or not usable:
                 return False
             slot = self.ring.slot_for(0)
             if slot is None:
                 return False
+            _, early, frame = min(usable, key=lambda u: u[0])
             speaking.pose_start = early
             speaking.stream.set_pose_start(early)
-            slot[...] = speaking.early_frame
+            slot[...] = frame
             self.ring.publish(0)
             speaking.rendered = 1
             speaking.first_frame.set()
@@ -352,6 +354,8 @@ class Renderer(BackgroundLoop):
         if draft.early_pose is not None and soonest + lead <= draft.early_pose + tolerance:
             return False  # the frame there is still usable when a new one would be done
         size = self.player.ring.buffer.shape[1]
+        with self.player._lock:
+            draft.spare_pose = None  # rendered into below: no longer a frame to start with
         frame = draft.early_spare if draft.early_spare is not None else np.zeros((size, size, 3), np.uint8)
         pose = soonest + lead + tolerance  # usable for commits over 2 * tolerance ticks once rendered
         draft.stream.set_pose_start(pose)
@@ -359,7 +363,8 @@ class Renderer(BackgroundLoop):
         with self.meter.measure("render"):
             draft.stream.render_frame(0, out=frame)
         with self.player._lock:
-            draft.early_spare, draft.early_frame, draft.early_pose = draft.early_frame, frame, pose
+            draft.early_spare, draft.spare_pose = draft.early_frame, draft.early_pose
+            draft.early_frame, draft.early_pose = frame, pose
             draft.early_renders += 1
             self.timeline.stamp(
                 "avatar", "early_frame", reply=draft.reply, pose=pose, render_s=time.perf_counter() - started

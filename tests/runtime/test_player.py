@@ -198,6 +198,22 @@ def test_a_long_pause_keeps_a_fresh_frame_ahead(avatar: Avatar) -> None:
     assert draft.first_frame.is_set() and draft.pose_start == draft.early_pose
 
 
+def test_a_commit_while_the_next_frame_ahead_is_not_due_yet_starts_with_the_one_before(avatar: Avatar) -> None:
+    player, renderer, sink, draft = armed_draft(avatar)
+    renderer.render_s = 3.2 * player.period  # a render takes four ticks: each frame is for a pose six ticks on
+    assert renderer.render_early(draft)
+    first_pose = draft.early_pose
+    first = draft.early_frame.copy()
+    while renderer.render_early(draft) is False:  # the head moves on until a new frame is due
+        player.step()
+    assert draft.early_pose > first_pose + player.pose_tolerance  # rendered fast: not usable for a few ticks
+    player.queue(draft, player.pose_for_start(5))  # the commit comes now
+    assert draft.first_frame.is_set() and draft.pose_start == first_pose  # the frame before it, still in tolerance
+    player.step()
+    assert sink.ticks[-1][3] == 7
+    np.testing.assert_array_equal(sink.ticks[-1][1], first)
+
+
 def test_a_frame_rendered_for_another_moment_is_not_used(avatar: Avatar) -> None:
     player, renderer, sink, draft = armed_draft(avatar)
     assert renderer.render_early(draft)
