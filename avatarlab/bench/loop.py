@@ -58,6 +58,8 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
         "| first frame, new reply | " + " | ".join(_fmt(rows[n]["first_frame_new_reply"]) for n in names) + " |"
     )
     lines.append("| answered by a kept draft | " + " | ".join(_pct(rows[n]["kept_draft_share"]) for n in names) + " |")
+    rebased = " | ".join(_pct(rows[n].get("rebased_share")) for n in names)
+    lines.append(f"| ... of which the policy dropped, its words the whole turn's reply | {rebased} |")
     cut = [
         f"{_pct(rows[n]['cut_in_rate'])} ({rows[n]['cut_ins']}/{rows[n]['turns'] - rows[n]['unanswered']})"
         for n in names

@@ -321,10 +321,15 @@ class Engine:
         with self._lock:
             draft = self._draft if self.options.early_replies else None
             self._draft = None
-        if draft is not None and decision.reuse and not draft.cancelled and draft.error is None:
+        usable = draft is not None and not draft.cancelled and draft.error is None
+        # a draft the policy drops still plays if the model would begin its reply to the whole turn with its words
+        rebased = (
+            usable and not decision.reuse and self.responder.rebase(draft, self.conversation.messages(self.persona))
+        )
+        if usable and (decision.reuse or rebased):
             reply = self.conversation.commit(t, draft=draft.reply, if_active="replace")
             self.responder.release(draft)
-            self.timeline.stamp_at(t, "turn", "reply", reply=reply, kept_draft=True)
+            self.timeline.stamp_at(t, "turn", "reply", reply=reply, kept_draft=True, rebased=rebased)
             self._play(draft, self._draft_speaking)
             return reply
         if draft is not None:

@@ -8,7 +8,10 @@ Decoding is a token loop over one KV cache: greedy at temperature 0, otherwise t
 sampling, with a repetition penalty on the reply's own tokens. The cache is kept between calls: a prompt
 that begins like the previous one (the system prompt and the earlier turns) only runs its new tokens.
 Generation is cancelled between two forward passes. One reply at a time: a new stream() cancels the
-previous one. Torch's thread count is left to the entry point.
+previous one. A reply paused between two pieces (a draft) can be rebased onto another prompt (the whole user
+turn) when the model would begin its reply to that prompt with exactly the tokens written so far: `rebase()`
+checks them all in one forward pass and the reply goes on as a fresh one would. Torch's thread count is left to
+the entry point.
 """
 
 from __future__ import annotations
@@ -111,6 +114,9 @@ class LocalLLM:
         self._cache: Any = None
         self._cached_ids: list[int] = []  # the tokens whose keys and values the cache holds
         self._current: Generation | None = None
+        self._paused: Generation | None = None  # the current reply while it waits between two pieces
+        self._reply_ids: list[int] = []  # the current reply's tokens
+        self._resume_logits: Any = None  # the next-token logits of a rebased reply, taken when it goes on
         self.reused_tokens = 0  # prompt tokens the last stream() took from the cache
 
     # prompt
@@ -160,8 +166,9 @@ class LocalLLM:
         with self._step_lock:
             self._cache, self._cached_ids = None, []
 
-    def _forward(self, ids: list[int]) -> Any:
-        """Run `ids` after the cached tokens; the last position's logits. Called with the step lock held."""
+    def _forward(self, ids: list[int], keep: int = 1) -> Any:
+        """Run `ids` after the cached tokens; the logits of the last position, or [keep, vocab] of the last
+        `keep` positions when keep > 1. Called with the step lock held."""
         torch = self._torch
         from transformers import DynamicCache
 
@@ -169,15 +176,17 @@ class LocalLLM:
             self._cache, self._cached_ids = DynamicCache(), []
         cache = {self._cache_arg: self._cache}
         try:
-            out = self.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1, **cache)
+            out = self.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=keep, **cache)
         except BaseException:
             self._cache, self._cached_ids = None, []  # possibly half-updated
             raise
         self._cached_ids += ids
-        return out.logits[0, -1].float()
+        logits = out.logits[0, -keep:].float()
+        return logits[-1] if keep == 1 else logits
 
-    def _start(self, ids: list[int]) -> Any:
-        """Reuse the cache for the longest common prefix (one token at least is run); logits after `ids`."""
+    def _start(self, ids: list[int], then: Sequence[int] = ()) -> Any:
+        """Reuse the cache for the longest common prefix of `ids` (one token at least is run); the logits after
+        `ids`, or with `then` (tokens run after them) [len(then) + 1, vocab]: after `ids` and after each of them."""
         keep = 0
         if self.reuse_prefix and self._cache is not None:
             limit = min(len(self._cached_ids), len(ids) - 1)
@@ -189,7 +198,28 @@ class LocalLLM:
             self._cache.crop(keep - len(self._cached_ids))
             self._cached_ids = self._cached_ids[:keep]
         self.reused_tokens = keep
-        return self._forward(ids[keep:])
+        return self._forward(ids[keep:] + list(then), keep=len(then) + 1)
+
+    def rebase(self, generation: Generation, messages: Sequence[Message]) -> bool:
+        """Make `generation`, the current reply paused between two pieces, the reply to `messages` if the model
+        would begin that reply with exactly the tokens it has written (greedy decoding, the repetition penalty
+        applied as while decoding): they are checked in one forward pass after the new prompt, and the reply
+        then goes on as stream(messages) would. False when any token differs, when sampling, or when
+        `generation` is not paused here: it must then be cancelled (the cache holds the new prompt)."""
+        torch = self._torch
+        ids = self.prompt_ids(messages)
+        with torch.inference_mode(), self._step_lock:
+            if self.temperature != 0 or generation is not self._paused or generation.cancelled:
+                return False
+            written = list(self._reply_ids)
+            logits = self._start(ids, then=written)  # [len(written) + 1, vocab]
+            same = all(self._pick(logits[i].clone(), written[:i]) == token for i, token in enumerate(written))
+            if not same:
+                self._cache.crop(len(ids) - len(self._cached_ids))
+                self._cached_ids = self._cached_ids[: len(ids)]
+                return False
+            self._resume_logits = logits[-1]
+            return True
 
     def _pick(self, logits: Any, reply: list[int]) -> int:
         torch = self._torch
@@ -216,6 +246,7 @@ class LocalLLM:
                     if generation.cancelled:
                         return
                     logits = self._start(ids)
+                    self._reply_ids, self._resume_logits = reply, None
                 while True:
                     token = self._pick(logits, reply)
                     if token in self._stop:
@@ -224,13 +255,23 @@ class LocalLLM:
                     decoded = self.tokenizer.decode(reply, skip_special_tokens=True, clean_up_tokenization_spaces=False)
                     if not decoded.endswith("\ufffd"):  # a character split across tokens waits for its end
                         piece, text = decoded[len(text) :], decoded
+                        self._paused = generation
                         yield piece
+                        with self._step_lock:
+                            self._paused = None
                     if len(reply) >= self.max_new_tokens:
                         generation.finish_reason = "length"
                         return
                     with self._step_lock:
                         if generation.cancelled:
                             return
-                        logits = self._forward([token])
+                        if self._resume_logits is not None and self._reply_ids is reply:  # rebased while paused
+                            logits, self._resume_logits = self._resume_logits, None
+                        else:
+                            logits = self._forward([token])
         except (RuntimeError, ValueError, IndexError) as e:
             raise LLMError(f"the embedded model failed: {type(e).__name__}: {e}") from e
+        finally:
+            with self._step_lock:
+                if self._paused is generation:
+                    self._paused = None

