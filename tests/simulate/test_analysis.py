@@ -26,10 +26,13 @@ def word(tl: Timeline, t: float, text: str, start: float, end: float, echo: bool
     tl.stamp_at(t, "asr", "word", text=text, start=start, end=end, delay=t - end, echo=echo)
 
 
-def commit(tl: Timeline, t: float, reply: int, kept_draft: bool) -> None:
-    """The listener's COMMIT, then the engine's reply at the same session time."""
-    tl.stamp_at(t, "turn", "commit", words=3, draft=kept_draft, reuse=kept_draft, p_end=0.9, p_stable=0.9)
-    tl.stamp_at(t, "turn", "reply", reply=reply, kept_draft=kept_draft)
+def commit(tl: Timeline, t: float, reply: int, kept_draft: bool, rebased: bool = False) -> None:
+    """The listener's COMMIT, then the engine's reply at the same session time (`rebased`: a draft the policy
+    dropped, kept because the whole turn's reply begins with its words)."""
+    tl.stamp_at(
+        t, "turn", "commit", words=3, draft=kept_draft, reuse=kept_draft and not rebased, p_end=0.9, p_stable=0.9
+    )
+    tl.stamp_at(t, "turn", "reply", reply=reply, kept_draft=kept_draft, rebased=rebased)
 
 
 def reply(tl: Timeline, r: int, token: float, audio: float, start: float, end: float | None, status: str) -> None:
@@ -52,7 +55,7 @@ def conversation() -> Timeline:
     word(tl, 2.1, "today", 1.7, 1.95)
     word(tl, 2.15, "sure", 2.05, 2.1, echo=True)  # the avatar's own voice: not the user's last word
     reply(tl, 1, token=1.8, audio=2.0, start=2.4, end=None, status="done")
-    commit(tl, 2.2, 1, kept_draft=True)
+    commit(tl, 2.2, 1, kept_draft=True, rebased=True)
     tl.stamp_at(4.0, "output", "end", id=1, status="done")
     # turn 1: committed 0.5 s before the user had finished (a cut-in), a new reply
     user_turn(tl, 1, "turn", 5.0, 6.5, "and what about the weekend plans")
@@ -86,7 +89,8 @@ def test_rows_per_turn() -> None:
     assert [r["turn"] for r in rows] == [0, 1, 2, 3, 4] and [r["kind"] for r in rows] == KINDS
     normal, cut, barge, back, missing = rows
     approx(normal, played=True, speech_start=1.0, speech_end=2.0, answered=True, cut_in=False, commit=0.2,
-           kept_draft=True, last_word=0.1, first_token=-0.2, first_audio=0.0, first_frame=0.4)  # fmt: skip
+           kept_draft=True, rebased=True, last_word=0.1, first_token=-0.2, first_audio=0.0,
+           first_frame=0.4)  # fmt: skip
     assert "detect_s" not in normal and "ignored" not in normal
     approx(cut, answered=True, cut_in=True, commit=-0.5, kept_draft=False, last_word=-0.6, first_token=-0.2,
            first_audio=0.0, first_frame=0.3)  # fmt: skip
@@ -99,7 +103,7 @@ def test_rows_per_turn() -> None:
 
 def test_aggregates_leave_cut_ins_out_of_the_latencies() -> None:
     result = analyse(conversation(), KINDS)
-    approx(result, turns=3, unanswered=0, cut_ins=1, cut_in_rate=1 / 3, kept_draft_share=0.5,
+    approx(result, turns=3, unanswered=0, cut_ins=1, cut_in_rate=1 / 3, kept_draft_share=0.5, rebased_share=0.5,
            backchannels=1, backchannels_ignored=1)  # fmt: skip
     # clean turns: 0 and 2 (the cut-in's 0.3 s first frame would have made the median 0.4)
     assert result["first_frame"] == {"n": 2, "median": pytest.approx(0.8), "p90": pytest.approx(1.12)}
