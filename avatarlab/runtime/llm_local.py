@@ -205,14 +205,18 @@ class LocalLLM:
         would begin that reply with exactly the tokens it has written (greedy decoding, the repetition penalty
         applied as while decoding): they are checked in one forward pass after the new prompt, and the reply
         then goes on as stream(messages) would. False when any token differs, when sampling, or when
-        `generation` is not paused here: it must then be cancelled (the cache holds the new prompt)."""
+        `generation` is not paused here: it must then be cancelled (the cache holds the new prompt). An LLMError
+        when the prompt cannot fit or the model fails."""
         torch = self._torch
         ids = self.prompt_ids(messages)
         with torch.inference_mode(), self._step_lock:
             if self.temperature != 0 or generation is not self._paused or generation.cancelled:
                 return False
             written = list(self._reply_ids)
-            logits = self._start(ids, then=written)  # [len(written) + 1, vocab]
+            try:
+                logits = self._start(ids, then=written)  # [len(written) + 1, vocab]
+            except (RuntimeError, ValueError, IndexError) as e:
+                raise LLMError(f"the embedded model failed: {type(e).__name__}: {e}") from e
             same = all(self._pick(logits[i].clone(), written[:i]) == token for i, token in enumerate(written))
             if not same:
                 self._cache.crop(len(ids) - len(self._cached_ids))

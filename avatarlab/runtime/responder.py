@@ -123,8 +123,12 @@ class Responder:
         if rebase is None or not job.parked.is_set() or job.cancelled or job.error is not None:
             return False
         started = time.perf_counter()
-        with self.meter.measure("llm"):
-            kept = job.generation is not None and rebase(job.generation, messages)
+        try:
+            with self.meter.measure("llm"):
+                kept = job.generation is not None and rebase(job.generation, messages)
+        except LLMError as e:  # the fresh reply that follows meets the same fault and reports it
+            self.timeline.stamp("llm", "rebase", reply=job.reply, kept=False, error=str(e))
+            return False
         if kept:
             job.messages = messages
         self.timeline.stamp("llm", "rebase", reply=job.reply, kept=kept, took_s=time.perf_counter() - started)

@@ -229,3 +229,11 @@ def test_a_rebase_needs_a_paused_greedy_reply(llm: LocalLLM, monkeypatch: pytest
     monkeypatch.setattr(llm, "temperature", 0.7)
     assert not llm.rebase(generation, question)  # sampling: no exact check
     generation.cancel()
+
+
+def test_a_rebase_onto_a_prompt_that_cannot_fit_is_an_llm_error(llm: LocalLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    generation, _, _ = _paused(llm, "What is the capital of France", 2)
+    monkeypatch.setattr(llm, "max_prompt_tokens", 20)
+    with pytest.raises(LLMError, match="max_prompt_tokens=20"):
+        llm.rebase(generation, [SYSTEM, {"role": "user", "content": "What is the capital of France?"}])
+    generation.cancel()

@@ -110,3 +110,14 @@ def test_a_parked_draft_rebased_onto_the_whole_turn_speaks_the_whole_turns_reply
     assert not responder.rebase(other, [system, {"role": "user", "content": "Tell me about the history of Rome."}])
     responder.cancel(other)
     assert other.done.wait(5)
+
+
+def test_a_rebase_the_model_fails_is_refused_not_raised(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    responder, conversation, timeline, done = setup
+    job = responder.draft(conversation.start_draft(), QUESTION)
+    assert job.parked.wait(30)
+    monkeypatch.setattr(responder.llm, "max_prompt_tokens", 8)  # no prompt fits
+    assert not responder.rebase(job, QUESTION)
+    assert "max_prompt_tokens=8" in timeline.events("llm", "rebase")[-1].data["error"]
+    responder.cancel(job)
+    assert job.done.wait(5)
