@@ -3,13 +3,13 @@
 Plays the sample conversations (configs/serve/scripts/) in real time through fresh engines on the embedded
 components, with early replies on and then off, and the conversation of real recordings; prints per stage the
 median and p90 of the time from the end of the user's speech (last word recognised, commit, first token, first
-synthesized audio, first avatar frame with audio), the share of turns answered by a kept draft, the false cut-ins,
-and for barge-ins the time from the interrupting speech to the stop decision and to the last avatar sample sent (a
-reply held while the speech is judged sends its last sample when it is held), how long backchannels held the reply
-and how often the avatar's own echo held it. Latencies count only turns without a cut-in. It writes the
-recognizer's word delays (`word_delays.json`) and replays the turn corpus with their median, beside the oracle
-(words known when they end). Outputs in `out`: results.json, table.md, each conversation's video, timeline and
-plot.
+synthesized audio, first avatar frame with audio) and from the commit to that frame (the reply's own share), the
+share of turns answered by a kept draft, the false cut-ins, and for barge-ins the time from the interrupting speech
+to the stop decision and to the last avatar sample sent (a reply held while the speech is judged sends its last
+sample when it is held), how long backchannels held the reply and how often the avatar's own echo held it.
+Latencies count only turns without a cut-in. It writes the recognizer's word delays (`word_delays.json`) and
+replays the turn corpus with their median, beside the oracle (words known when they end). Outputs in `out`:
+results.json, table.md, each conversation's video, timeline and plot.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
     lines.append(
         "| first frame, new reply | " + " | ".join(_fmt(rows[n]["first_frame_new_reply"]) for n in names) + " |"
     )
+    for key, label in (("after_commit", "commit -> first frame"),
+                       ("after_commit_kept_draft", "commit -> first frame, kept draft")):  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(_fmt(rows[n][key]) for n in names) + " |")
     lines.append("| answered by a kept draft | " + " | ".join(_pct(rows[n]["kept_draft_share"]) for n in names) + " |")
     rebased = " | ".join(_pct(rows[n].get("rebased_share")) for n in names)
     lines.append(f"| ... of which the policy dropped, its words the whole turn's reply | {rebased} |")

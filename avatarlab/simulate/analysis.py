@@ -3,7 +3,8 @@
 For a turn to answer (every kind but backchannel and false_start), all in seconds after the end of the user's
 speech (negative: before it): `last_word` (the last word of the turn known), `commit`, `first_token` (of the
 reply that played; a kept draft's came earlier), `first_audio` (its first phrase synthesized) and
-`first_frame` (the first avatar frame with audio sent). A turn is a false cut-in when the reply was committed
+`first_frame` (the first avatar frame with audio sent), and `after_commit` (the commit -> that frame: the reply's
+own share, the rest being the turn predictor's wait). A turn is a false cut-in when the reply was committed
 before the user's speech ended. For a barge-in: `detect_s` (its speech start -> the stop decision) and
 `stop_s` (its speech start -> the end of the last avatar sample sent: where the reply was held, when it was held
 until the stop). For a backchannel: whether the reply went on, and how long it was held (`held_s`). For every
@@ -89,6 +90,7 @@ def analyse(timeline: Timeline, kinds: Sequence[str]) -> dict[str, Any]:
             row["first_token"] = None if token is None else token.t - end
             row["first_audio"] = None if audio is None else audio.t - end
             row["first_frame"] = None if frame is None else frame.t - end
+            row["after_commit"] = None if frame is None else frame.t - commit.t
         rows.append(row)
     return {"rows": rows, **aggregate(rows)}
 
@@ -120,6 +122,8 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         figures[key] = _stats([r.get(key) for r in clean])
     figures["first_frame_kept_draft"] = _stats([r.get("first_frame") for r in kept])
     figures["first_frame_new_reply"] = _stats([r.get("first_frame") for r in clean if not r.get("kept_draft")])
+    figures["after_commit"] = _stats([r.get("after_commit") for r in clean])
+    figures["after_commit_kept_draft"] = _stats([r.get("after_commit") for r in kept])
     figures["barge_in_detect"] = _stats([r.get("detect_s") for r in barge])
     figures["barge_in_stop"] = _stats([r.get("stop_s") for r in barge])
     figures["barge_in_detect_to_stop"] = _stats([r.get("detect_to_stop_s") for r in barge])

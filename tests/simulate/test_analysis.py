@@ -90,12 +90,13 @@ def test_rows_per_turn() -> None:
     normal, cut, barge, back, missing = rows
     approx(normal, played=True, speech_start=1.0, speech_end=2.0, answered=True, cut_in=False, commit=0.2,
            kept_draft=True, rebased=True, last_word=0.1, first_token=-0.2, first_audio=0.0,
-           first_frame=0.4)  # fmt: skip
+           first_frame=0.4, after_commit=0.2)  # fmt: skip
     assert "detect_s" not in normal and "ignored" not in normal
     approx(cut, answered=True, cut_in=True, commit=-0.5, kept_draft=False, last_word=-0.6, first_token=-0.2,
-           first_audio=0.0, first_frame=0.3)  # fmt: skip
+           first_audio=0.0, first_frame=0.3, after_commit=0.8)  # fmt: skip
     approx(barge, answered=True, cut_in=False, detect_s=0.5, stop_s=0.54, detect_to_stop_s=0.04, commit=0.3,
-           kept_draft=False, last_word=0.1, first_token=0.7, first_audio=0.9, first_frame=1.2)  # fmt: skip
+           kept_draft=False, last_word=0.1, first_token=0.7, first_audio=0.9, first_frame=1.2,
+           after_commit=0.9)  # fmt: skip
     approx(back, played=True, ignored=True, judged_backchannel=True)
     assert "commit" not in back and "answered" not in back
     assert missing == {"turn": 4, "kind": "turn", "played": False}
@@ -113,6 +114,9 @@ def test_aggregates_leave_cut_ins_out_of_the_latencies() -> None:
     assert result["first_audio"]["median"] == pytest.approx(0.45)
     assert result["first_frame_kept_draft"] == {"n": 1, "median": pytest.approx(0.4), "p90": pytest.approx(0.4)}
     assert result["first_frame_new_reply"]["n"] == 1 and result["first_frame_new_reply"]["median"] == pytest.approx(1.2)
+    # the reply's own share, commit -> first frame: 0.2 s for the kept draft, 0.9 s for the new reply
+    assert result["after_commit"]["n"] == 2 and result["after_commit"]["median"] == pytest.approx(0.55)
+    assert result["after_commit_kept_draft"] == {"n": 1, "median": pytest.approx(0.2), "p90": pytest.approx(0.2)}
     assert result["barge_in_detect"]["median"] == pytest.approx(0.5)
     assert result["barge_in_stop"]["median"] == pytest.approx(0.54)
     assert result["barge_in_detect_to_stop"]["median"] == pytest.approx(0.04)
