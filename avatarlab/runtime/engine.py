@@ -317,15 +317,14 @@ class Engine:
             self._discard_draft()
             return None
         # COMMIT
-        self.conversation.add_user(turn.text, t)
+        self.conversation.add_user(turn.text, t)  # ends a reply still active: the history is final from here
+        messages = self.conversation.messages(self.persona)
         with self._lock:
             draft = self._draft if self.options.early_replies else None
             self._draft = None
         usable = draft is not None and not draft.cancelled and draft.error is None
         # a draft the policy drops still plays if the model would begin its reply to the whole turn with its words
-        rebased = (
-            usable and not decision.reuse and self.responder.rebase(draft, self.conversation.messages(self.persona))
-        )
+        rebased = usable and not decision.reuse and self.responder.rebase(draft, messages)
         if usable and (decision.reuse or rebased):
             reply = self.conversation.commit(t, draft=draft.reply, if_active="replace")
             self.responder.release(draft)
@@ -338,7 +337,7 @@ class Engine:
             self.player.prepare(None)
         reply = self.conversation.commit(t, text="", if_active="replace")
         self.timeline.stamp_at(t, "turn", "reply", reply=reply, kept_draft=False)
-        self._play(self.responder.reply(reply, self.conversation.messages(self.persona)))
+        self._play(self.responder.reply(reply, messages))
         return reply
 
     def turn_dropped(self, turn: OpenTurn, reason: str, now: float) -> None:
