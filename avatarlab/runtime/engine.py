@@ -318,14 +318,16 @@ class Engine:
             return None
         # COMMIT
         self.conversation.add_user(turn.text, t)  # ends a reply still active: the history is final from here
-        messages = self.conversation.messages(self.persona)
         with self._lock:
             draft = self._draft if self.options.early_replies else None
             self._draft = None
         usable = draft is not None and not draft.cancelled and draft.error is None
+        kept = usable and decision.reuse
+        # the whole turn's prompt (token-counted to its bound), built only when a kept draft does not answer
+        messages = [] if kept else self.conversation.messages(self.persona)
         # a draft the policy drops still plays if the model would begin its reply to the whole turn with its words
-        rebased = usable and not decision.reuse and self.responder.rebase(draft, messages)
-        if usable and (decision.reuse or rebased):
+        rebased = usable and not kept and self.responder.rebase(draft, messages)
+        if kept or rebased:
             reply = self.conversation.commit(t, draft=draft.reply, if_active="replace")
             self.responder.release(draft)
             self.timeline.stamp_at(t, "turn", "reply", reply=reply, kept_draft=True, rebased=rebased)
